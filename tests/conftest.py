@@ -1,0 +1,113 @@
+"""Fixtures: the app on real PostgreSQL and SQLite, a real Redis, a client and a CLI runner."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import redis
+from sqlalchemy import inspect, text
+
+from textbank import create_app, schema
+from textbank.accounts import create_token, create_user
+from textbank.config import Settings
+from textbank.db import make_engine, session_scope
+from textbank.models import Base
+
+POSTGRES_URL = os.environ.get(
+    "TEXTBANK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("TEXTBANK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+DATABASES = os.environ.get("TEXTBANK_TEST_DATABASES", "postgresql,sqlite").split(",")
+
+
+@pytest.fixture(scope="session", params=DATABASES)
+def database_url(request, tmp_path_factory) -> str:
+    """A migrated, empty database of each kind; the schema comes from the real migrations."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite')}/textbank.sqlite3"
+    else:
+        url = POSTGRES_URL
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    schema.upgrade(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def settings(database_url, tmp_path) -> Settings:
+    return Settings.from_env(
+        {"TEXTBANK_ENV": "test", "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL},
+        instance_path=str(tmp_path / "instance"),
+    )
+
+
+@pytest.fixture
+def redis_client() -> redis.Redis:
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+def _empty_tables(engine) -> None:
+    names = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    present = set(inspect(engine).get_table_names())
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in names:
+                if name in present:
+                    conn.execute(text(f"DELETE FROM {name}"))  # noqa: S608 - our own table names
+
+
+@pytest.fixture
+def app(settings, redis_client):
+    app = create_app(settings)
+    app.config.update(TESTING=True)
+    engine = app.extensions["textbank.engine"]
+    _empty_tables(engine)
+    yield app
+    engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def sessions(app):
+    """The app's session factory, for arranging and checking data directly."""
+    return app.extensions["textbank.sessions"]
+
+
+def _token_for(sessions, email: str, role: str) -> str:
+    with session_scope(sessions) as session:
+        create_user(session, email, role, "correct horse battery")
+        return create_token(session, email)
+
+
+@pytest.fixture
+def manager_token(sessions) -> str:
+    return _token_for(sessions, "manager@example.org", "manager")
+
+
+@pytest.fixture
+def volunteer_token(sessions) -> str:
+    return _token_for(sessions, "volunteer@example.org", "volunteer")
+
+
+@pytest.fixture
+def auth(manager_token) -> dict[str, str]:
+    return {"Authorization": f"Bearer {manager_token}"}

@@ -1,0 +1,51 @@
+"""Settings come from the environment and bad values are named."""
+
+import pytest
+
+from textbank.config import ConfigError, Settings
+
+
+def test_postgres_scheme_from_hosting_platforms_is_accepted(tmp_path):
+    s = Settings.from_env(
+        {"DATABASE_URL": "postgres://u:p@db:5432/tb", "TEXTBANK_ENV": "test"}, str(tmp_path)
+    )
+    assert s.database_url == "postgresql+psycopg://u:p@db:5432/tb"
+
+
+def test_dev_defaults_to_sqlite_in_instance_folder(tmp_path):
+    s = Settings.from_env({}, str(tmp_path))
+    assert s.env == "development"
+    assert s.database_url == f"sqlite:///{tmp_path}/textbank.sqlite3"
+    assert s.redis_url is None
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "REDIS_URL", "TWILIO_ACCOUNT_SID"])
+def test_production_requires_real_settings(tmp_path, missing):
+    env = {
+        "DATABASE_URL": "postgresql://db/tb",
+        "REDIS_URL": "redis://r",
+        "SECRET_KEY": "k",
+        "TWILIO_ACCOUNT_SID": "AC1",
+        "TWILIO_AUTH_TOKEN": "t",
+    }
+    env.pop(missing)
+    if missing == "TWILIO_ACCOUNT_SID":
+        env.pop("TWILIO_AUTH_TOKEN")
+    with pytest.raises(ConfigError, match=missing):
+        Settings.from_env(env, str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("8-21", "must look like"), ("21:00-08:00", "start before"), ("08:00-25:00", "impossible")],
+)
+def test_bad_send_window_is_named(tmp_path, value, message):
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env({"TEXTBANK_SEND_WINDOW": value}, str(tmp_path))
+
+
+def test_send_rate_must_be_positive_number(tmp_path):
+    with pytest.raises(ConfigError, match="TEXTBANK_SEND_RATE"):
+        Settings.from_env({"TEXTBANK_SEND_RATE": "fast"}, str(tmp_path))
+    with pytest.raises(ConfigError, match="TEXTBANK_SEND_RATE"):
+        Settings.from_env({"TEXTBANK_SEND_RATE": "0"}, str(tmp_path))

@@ -1,0 +1,43 @@
+"""textbank: SMS and voice text-banking for labor unions."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from flask import Flask
+
+from textbank.config import Settings, current_environ
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the Flask app; settings default to the process environment."""
+    instance_path = os.environ.get("TEXTBANK_INSTANCE_PATH") or None
+    app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
+    os.makedirs(app.instance_path, exist_ok=True)
+    if settings is None:
+        settings = Settings.from_env(current_environ(), app.instance_path)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=200 * 1024 * 1024,  # a 500,000-member CSV fits with room
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=not settings.is_dev,
+        JSON_SORT_KEYS=False,
+    )
+    if not app.debug and not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        )
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+
+    from textbank import api, cli, web
+    from textbank.web import database, redis_ext
+
+    app.extensions["textbank.settings"] = settings
+    database.init_app(app, settings)
+    redis_ext.init_app(app, settings)
+    api.init_app(app)
+    web.init_app(app)
+    cli.init_app(app)
+    return app

@@ -1,0 +1,52 @@
+"""Members API: import a CSV, list members."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import jsonify, request
+
+from textbank.api import ApiError, bp
+from textbank.api.auth import MANAGERS, require_role
+from textbank.importer import NotAMemberList, import_members
+from textbank.member_fields import FieldError
+from textbank.members import list_members, member_to_dict
+from textbank.web.database import db
+
+log = logging.getLogger(__name__)
+
+
+@bp.post("/members/import")
+@require_role(*MANAGERS)
+def import_member_csv():
+    upload = request.files.get("file")
+    data = upload.read() if upload else request.get_data(cache=False)
+    session = db()
+    try:
+        result = import_members(session, data)
+    except NotAMemberList as exc:
+        session.rollback()
+        raise ApiError(f"not a member list: {exc}", 400) from exc
+    session.commit()
+    return jsonify(result.to_dict())
+
+
+@bp.get("/members")
+@require_role(*MANAGERS)
+def get_members():
+    args = request.args
+    try:
+        limit = int(args.get("limit", 100))
+    except ValueError as exc:
+        raise ApiError("limit must be a whole number", 400) from exc
+    try:
+        page = list_members(
+            db(),
+            local=args.get("local") or None,
+            phone=args.get("phone") or None,
+            limit=limit,
+            after=args.get("after") or None,
+        )
+    except FieldError as exc:
+        raise ApiError(str(exc), 400) from exc
+    return jsonify(members=[member_to_dict(m) for m in page.members], next=page.next_cursor)

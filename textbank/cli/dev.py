@@ -1,0 +1,72 @@
+"""`textbank dev`: web, worker and embedded services on one machine."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from sqlalchemy import func, select
+from werkzeug.serving import run_simple
+
+from textbank import accounts, demo, embedded_redis, schema
+from textbank.db import session_scope
+from textbank.importer import import_members
+from textbank.models import Member
+from textbank.redis_conn import redis_url
+from textbank.web import settings
+from textbank.web.database import engine, session_factory
+
+DEMO_MANAGER = "manager@example.org"
+
+
+def seed_demo(session) -> str | None:
+    """Load demo members and a manager on first run; return the manager's new password."""
+    password = None
+    if not session.scalar(select(func.count()).select_from(Member)):
+        import_members(session, demo.member_csv(300))
+    if accounts.find_user(session, DEMO_MANAGER) is None:
+        password = accounts.generate_password()
+        accounts.create_user(session, DEMO_MANAGER, "manager", password)
+    return password
+
+
+@click.command("dev")
+@with_appcontext
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+def dev_command(host: str, port: int) -> None:
+    """Run textbank on this machine: web app, worker, embedded Redis and SQLite."""
+    cfg = settings()
+    env = dict(os.environ)
+    env["REDIS_URL"] = redis_url(cfg)  # starts the embedded server; children share it
+    env.setdefault("TEXTBANK_ENV", cfg.env)
+    env["TEXTBANK_INSTANCE_PATH"] = current_app.instance_path
+    schema.upgrade(engine())
+    with session_scope(session_factory()) as session:
+        password = seed_demo(session)
+        token = accounts.create_token(session, DEMO_MANAGER)
+    children = [subprocess.Popen([sys.executable, "-m", "textbank.cli", "worker"], env=env)]
+    base = f"http://{host}:{port}"
+    click.echo(f"textbank is running at {base}  (health: {base}/healthz)")
+    click.echo(f"database: {cfg.database_url}")
+    click.echo(f"redis:    {env['REDIS_URL']}")
+    if password:
+        click.echo(f"manager sign-in: {DEMO_MANAGER} / {password}")
+    click.echo(f"manager API token: {token}")
+    try:
+        run_simple(host, port, current_app._get_current_object(), threaded=True)
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            child.wait(timeout=10)
+        if not cfg.redis_url:
+            embedded_redis.stop(current_app.instance_path)
+
+
+def register(group: click.Group) -> None:
+    group.add_command(dev_command)

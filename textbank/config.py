@@ -1,0 +1,131 @@
+"""Settings read once from the environment and validated in the app factory."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import time
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+_WINDOW_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+
+
+def parse_send_window(value: str) -> tuple[time, time]:
+    """Parse 'HH:MM-HH:MM' into (start, end) local times."""
+    match = _WINDOW_RE.match(value)
+    if not match:
+        raise ConfigError(f"TEXTBANK_SEND_WINDOW must look like 08:00-21:00, got {value!r}")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    try:
+        start, end = time(h1, m1), time(h2, m2)
+    except ValueError as exc:
+        raise ConfigError(f"TEXTBANK_SEND_WINDOW has an impossible time: {value!r}") from exc
+    if start >= end:
+        raise ConfigError(f"TEXTBANK_SEND_WINDOW must start before it ends, got {value!r}")
+    return start, end
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the postgres:// URLs hosting platforms hand out and pick the psycopg 3 driver."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob textbank reads from the environment."""
+
+    env: str
+    database_url: str
+    redis_url: str | None
+    secret_key: str
+    twilio_account_sid: str | None
+    twilio_auth_token: str | None
+    twilio_from_number: str | None
+    twilio_messaging_service_sid: str | None
+    twilio_api_url: str
+    public_base_url: str
+    send_rate: float
+    send_window: tuple[time, time]
+    org_name: str
+    instance_path: str
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def is_dev(self) -> bool:
+        return self.env in ("development", "test")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], instance_path: str) -> Settings:
+        """Build settings from an environment mapping; raise ConfigError naming what is wrong."""
+        get = lambda name: (environ.get(name) or "").strip() or None  # noqa: E731
+
+        database_url = get("DATABASE_URL")
+        env = get("TEXTBANK_ENV") or ("production" if database_url else "development")
+        if env not in ("development", "test", "production"):
+            raise ConfigError(f"TEXTBANK_ENV must be development, test or production, got {env!r}")
+        if not database_url:
+            if env == "production":
+                raise ConfigError("DATABASE_URL is required in production")
+            database_url = "sqlite:///" + str(Path(instance_path) / "textbank.sqlite3")
+        database_url = normalize_database_url(database_url)
+
+        redis_url = get("REDIS_URL")
+        if not redis_url and env == "production":
+            raise ConfigError("REDIS_URL is required in production")
+
+        secret_key = get("SECRET_KEY")
+        if not secret_key:
+            if env == "production":
+                raise ConfigError("SECRET_KEY is required in production")
+            secret_key = "dev-only-insecure-secret-key"  # noqa: S105
+
+        try:
+            send_rate = float(get("TEXTBANK_SEND_RATE") or "50")
+        except ValueError as exc:
+            raise ConfigError("TEXTBANK_SEND_RATE must be a number of messages per second") from exc
+        if send_rate <= 0:
+            raise ConfigError("TEXTBANK_SEND_RATE must be greater than zero")
+
+        sid, token = get("TWILIO_ACCOUNT_SID"), get("TWILIO_AUTH_TOKEN")
+        if bool(sid) != bool(token):
+            raise ConfigError("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN must be set together")
+        if env == "production" and not sid:
+            raise ConfigError("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are required in production")
+
+        public_base_url = (get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000").rstrip("/")
+        if not public_base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"PUBLIC_BASE_URL must be an http(s) URL, got {public_base_url!r}")
+
+        return cls(
+            env=env,
+            database_url=database_url,
+            redis_url=redis_url,
+            secret_key=secret_key,
+            # The sandbox carrier accepts these well-known dev credentials.
+            twilio_account_sid=sid or "AC" + "0" * 32,
+            twilio_auth_token=token or "sandbox-auth-token",
+            twilio_from_number=get("TWILIO_FROM_NUMBER"),
+            twilio_messaging_service_sid=get("TWILIO_MESSAGING_SERVICE_SID"),
+            twilio_api_url=(get("TWILIO_API_URL") or "https://api.twilio.com").rstrip("/"),
+            public_base_url=public_base_url,
+            send_rate=send_rate,
+            send_window=parse_send_window(get("TEXTBANK_SEND_WINDOW") or "08:00-21:00"),
+            org_name=get("TEXTBANK_ORG_NAME") or "textbank",
+            instance_path=instance_path,
+        )
+
+
+def current_environ() -> dict[str, str]:
+    """The process environment, read at call time, never at import time."""
+    return dict(os.environ)

@@ -1,0 +1,274 @@
+"""Member list import: parse a CSV, merge duplicates, upsert by phone, all or nothing."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from textbank import member_fields as mf
+from textbank.csvfile import UnreadableFile, decode, normalize_header, read_table
+from textbank.models import Local, Member, MemberTag, utcnow
+from textbank.phones import InvalidPhone, to_e164
+
+log = logging.getLogger(__name__)
+
+# Columns an import may set. Opt-out state is deliberately absent: a file never re-subscribes.
+MEMBER_COLUMNS = ("first_name", "last_name", "email", "worksite", "language", "status")
+CHUNK = 5000
+
+
+class NotAMemberList(ValueError):
+    """The upload cannot be read as a member list; nothing was written."""
+
+
+@dataclass
+class Rejection:
+    row: int
+    reason: str
+
+
+@dataclass
+class ParsedMember:
+    """One member as the file describes them, after merging duplicate rows."""
+
+    row: int
+    phone: str
+    values: dict[str, str] = field(default_factory=dict)
+    local: str | None = None
+    local_name: str | None = None
+    tags: set[str] = field(default_factory=set)
+
+    def merge(self, other: ParsedMember) -> None:
+        """A later row for the same phone fills in and overrides, and adds its tags."""
+        self.values.update(other.values)
+        self.local = other.local or self.local
+        self.local_name = other.local_name or self.local_name
+        self.tags |= other.tags
+
+
+@dataclass
+class ParsedFile:
+    members: dict[str, ParsedMember]
+    rejected: list[Rejection]
+    duplicates: int
+    ignored_columns: list[str]
+
+
+@dataclass
+class ImportResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    duplicates: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "duplicates": self.duplicates,
+            "rejected": [{"row": r.row, "reason": r.reason} for r in self.rejected],
+            "ignored_columns": self.ignored_columns,
+        }
+
+
+def _column_map(header: list[str]) -> tuple[dict[int, str], list[str]]:
+    """Map column positions to member fields; list the columns nobody reads."""
+    mapping: dict[int, str] = {}
+    ignored: list[str] = []
+    taken: set[str] = set()
+    for pos, name in enumerate(header):
+        fld = mf.ALIAS_TO_FIELD.get(normalize_header(name))
+        if fld and fld not in taken:
+            mapping[pos] = fld
+            taken.add(fld)
+        elif name.strip():
+            ignored.append(name.strip())
+    return mapping, ignored
+
+
+def _parse_row(number: int, cells: list[str], columns: dict[int, str]) -> ParsedMember:
+    """Validate one row; raise FieldError or InvalidPhone naming the field."""
+    raw = {fld: cells[pos].strip() for pos, fld in columns.items() if pos < len(cells)}
+    member = ParsedMember(row=number, phone=to_e164(raw.get("phone", "")))
+    if raw.get("full_name") and not (raw.get("first_name") or raw.get("last_name")):
+        raw["first_name"], raw["last_name"] = mf.split_full_name(raw["full_name"])
+    for fld, limit in mf.MAX_LENGTHS.items():
+        if len(raw.get(fld, "")) > limit:
+            raise mf.FieldError(f"{fld} longer than {limit} characters")
+    values = member.values
+    for fld in ("first_name", "last_name", "worksite"):
+        if raw.get(fld):
+            values[fld] = " ".join(raw[fld].split())
+    if raw.get("email"):
+        values["email"] = mf.normalize_email(raw["email"])
+    if raw.get("language"):
+        values["language"] = mf.normalize_language(raw["language"])
+    if raw.get("status"):
+        values["status"] = mf.normalize_status(raw["status"])
+    if raw.get("local"):
+        member.local = mf.normalize_local(raw["local"])
+        member.local_name = raw.get("local_name") or None
+    if raw.get("tags"):
+        member.tags = mf.split_tags(raw["tags"])
+    return member
+
+
+def parse_member_file(data: bytes) -> ParsedFile:
+    """Read and validate a member CSV without touching the database."""
+    try:
+        table = read_table(decode(data), mf.ALIAS_TO_FIELD)
+    except UnreadableFile as exc:
+        raise NotAMemberList(str(exc)) from exc
+    columns, ignored = _column_map(table.header)
+    if "phone" not in columns.values():
+        found = ", ".join(h.strip() for h in table.header if h.strip())[:300] or "none"
+        raise NotAMemberList(
+            "no phone column: expected one of phone, cell, mobile, phone_number; "
+            f"found columns: {found}"
+        )
+    members: dict[str, ParsedMember] = {}
+    rejected: list[Rejection] = []
+    duplicates = 0
+    seen_rows = 0
+    try:
+        for number, cells in table.rows:
+            if not any(c.strip() for c in cells):
+                continue  # blank rows: spreadsheets pad exports with them
+            seen_rows += 1
+            try:
+                member = _parse_row(number, cells, columns)
+            except (InvalidPhone, mf.FieldError) as exc:
+                rejected.append(Rejection(number, str(exc)))
+                continue
+            if member.phone in members:
+                members[member.phone].merge(member)
+                duplicates += 1
+            else:
+                members[member.phone] = member
+    except UnreadableFile as exc:
+        raise NotAMemberList(str(exc)) from exc
+    if seen_rows == 0:
+        raise NotAMemberList("the file has a header but no member rows")
+    return ParsedFile(members, rejected, duplicates, ignored)
+
+
+def _chunks(items: list, size: int = CHUNK):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _ensure_locals(session: Session, parsed: dict[str, ParsedMember]) -> dict[str, int]:
+    """Local number -> id, creating locals seen for the first time."""
+    names: dict[str, str | None] = {}
+    for m in parsed.values():
+        if m.local:
+            names[m.local] = m.local_name or names.get(m.local)
+    if not names:
+        return {}
+    ids: dict[str, int] = {}
+    for chunk in _chunks(sorted(names)):
+        ids.update(
+            session.execute(select(Local.number, Local.id).where(Local.number.in_(chunk))).all()
+        )
+    missing = [
+        {"number": n, "name": names[n] or f"Local {n}", "created_at": utcnow()}
+        for n in names
+        if n not in ids
+    ]
+    if missing:
+        for number, local_id in session.execute(
+            insert(Local).returning(Local.number, Local.id), missing
+        ):
+            ids[number] = local_id
+    return ids
+
+
+def import_members(session: Session, data: bytes) -> ImportResult:
+    """Upsert the members in a CSV; the caller's transaction makes it all or nothing."""
+    parsed = parse_member_file(data)
+    result = ImportResult(
+        duplicates=parsed.duplicates,
+        rejected=parsed.rejected,
+        ignored_columns=parsed.ignored_columns,
+    )
+    local_ids = _ensure_locals(session, parsed.members)
+    phones = list(parsed.members)
+    existing: dict[str, Member] = {}
+    for chunk in _chunks(phones):
+        rows = session.execute(
+            select(
+                Member.id,
+                Member.phone,
+                Member.local_id,
+                *(getattr(Member, c) for c in MEMBER_COLUMNS),
+            ).where(Member.phone.in_(chunk))
+        )
+        existing.update({row.phone: row for row in rows})
+    existing_tags: dict[int, set[str]] = {}
+    ids = [row.id for row in existing.values()]
+    for chunk in _chunks(ids):
+        for member_id, tag in session.execute(
+            select(MemberTag.member_id, MemberTag.tag).where(MemberTag.member_id.in_(chunk))
+        ):
+            existing_tags.setdefault(member_id, set()).add(tag)
+
+    now = utcnow()
+    to_insert: list[dict] = []
+    to_update: list[dict] = []
+    new_tags: list[dict] = []
+    for phone, member in parsed.members.items():
+        local_id = local_ids.get(member.local) if member.local else None
+        row = existing.get(phone)
+        if row is None:
+            values = {"first_name": "", "last_name": "", "language": "en", "status": "active"}
+            values.update(member.values)
+            to_insert.append(
+                {
+                    **values,
+                    "phone": phone,
+                    "local_id": local_id,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            continue
+        # An empty cell never erases what is on file.
+        changes = {k: v for k, v in member.values.items() if getattr(row, k) != v}
+        if local_id is not None and local_id != row.local_id:
+            changes["local_id"] = local_id
+        added = member.tags - existing_tags.get(row.id, set())
+        new_tags.extend({"member_id": row.id, "tag": t} for t in sorted(added))
+        if changes:
+            to_update.append({"id": row.id, **changes, "updated_at": now})
+        if changes or added:
+            result.updated += 1
+        else:
+            result.unchanged += 1
+
+    for chunk in _chunks(to_insert):
+        for member_id, phone in session.execute(
+            insert(Member).returning(Member.id, Member.phone, sort_by_parameter_order=True), chunk
+        ):
+            new_tags.extend(
+                {"member_id": member_id, "tag": t} for t in sorted(parsed.members[phone].tags)
+            )
+    result.created = len(to_insert)
+    for chunk in _chunks(to_update):
+        session.execute(update(Member), chunk)
+    for chunk in _chunks(new_tags):
+        session.execute(insert(MemberTag), chunk)
+    log.info(
+        "member import: created=%d updated=%d unchanged=%d duplicates=%d rejected=%d",
+        result.created,
+        result.updated,
+        result.unchanged,
+        result.duplicates,
+        len(result.rejected),
+    )
+    return result

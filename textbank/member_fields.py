@@ -1,0 +1,201 @@
+"""Member fields as files spell them: column aliases and value normalisation."""
+
+from __future__ import annotations
+
+import re
+
+# Canonical field -> accepted header names (already normalised: lower_snake_case).
+HEADER_ALIASES: dict[str, tuple[str, ...]] = {
+    "first_name": ("first_name", "first", "firstname", "given_name", "fname", "forename"),
+    "last_name": ("last_name", "last", "lastname", "surname", "family_name", "lname"),
+    "full_name": ("name", "full_name", "fullname", "member_name"),
+    "phone": (
+        "phone",
+        "cell",
+        "mobile",
+        "phone_number",
+        "cell_phone",
+        "mobile_phone",
+        "cellphone",
+        "mobile_number",
+        "cell_number",
+        "telephone",
+        "tel",
+        "phonenumber",
+        "sms",
+        "sms_phone",
+        "primary_phone",
+        "home_phone",
+    ),
+    "email": ("email", "e_mail", "email_address", "mail"),
+    "local": (
+        "local",
+        "local_number",
+        "local_no",
+        "local_num",
+        "localnumber",
+        "local_union",
+        "union_local",
+        "local_id",
+        "local_union_number",
+    ),
+    "local_name": ("local_name", "local_union_name"),
+    "worksite": (
+        "worksite",
+        "work_site",
+        "workplace",
+        "work_location",
+        "site",
+        "school",
+        "building",
+        "employer",
+        "job_site",
+    ),
+    "language": ("language", "lang", "preferred_language", "language_preference", "locale"),
+    "status": ("status", "member_status", "membership_status", "member_type", "membership_type"),
+    "tags": ("tags", "tag", "labels", "groups"),
+}
+ALIAS_TO_FIELD = {alias: field for field, aliases in HEADER_ALIASES.items() for alias in aliases}
+PHONE_HEADERS = HEADER_ALIASES["phone"]
+
+MAX_LENGTHS = {
+    "first_name": 100,
+    "last_name": 100,
+    "email": 254,
+    "worksite": 200,
+    "local": 32,
+    "local_name": 200,
+}
+
+LANGUAGE_NAMES = {
+    "english": "en",
+    "ingles": "en",
+    "inglés": "en",
+    "spanish": "es",
+    "espanol": "es",
+    "español": "es",
+    "castellano": "es",
+    "portuguese": "pt",
+    "portugues": "pt",
+    "português": "pt",
+    "chinese": "zh",
+    "mandarin": "zh",
+    "cantonese": "zh",
+    "中文": "zh",
+    "haitian creole": "ht",
+    "haitian": "ht",
+    "kreyol": "ht",
+    "kreyòl": "ht",
+    "creole": "ht",
+    "cape verdean creole": "kea",
+    "kabuverdianu": "kea",
+    "vietnamese": "vi",
+    "tiếng việt": "vi",
+    "french": "fr",
+    "francais": "fr",
+    "français": "fr",
+    "russian": "ru",
+    "arabic": "ar",
+    "korean": "ko",
+    "tagalog": "tl",
+    "filipino": "tl",
+    "khmer": "km",
+    "somali": "so",
+    "polish": "pl",
+    "italian": "it",
+    "greek": "el",
+    "hindi": "hi",
+    "bengali": "bn",
+    "urdu": "ur",
+    "nepali": "ne",
+    "amharic": "am",
+    "german": "de",
+    "japanese": "ja",
+    "hmong": "hmn",
+    "ukrainian": "uk",
+    "albanian": "sq",
+}
+_LANG_CODE_RE = re.compile(r"^([a-z]{2,3})(?:[-_][a-z0-9]{2,8})*$")
+
+STATUS_ALIASES = {
+    "active": "active",
+    "member": "active",
+    "full member": "active",
+    "current": "active",
+    "retiree": "retiree",
+    "retired": "retiree",
+    "retiree member": "retiree",
+    "inactive": "inactive",
+    "lapsed": "lapsed",
+    "new": "new",
+    "new member": "new",
+    "agency fee": "agency_fee",
+    "non-member": "non_member",
+    "nonmember": "non_member",
+    "leave": "on_leave",
+    "on leave": "on_leave",
+}
+_STATUS_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_EMAIL_RE = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]{2,}$")
+_LOCAL_PREFIX_RE = re.compile(r"^(?:local(?:\s+union)?|lu)\s*(?:no\.?|number|#)?\s*", re.I)
+
+
+class FieldError(ValueError):
+    """A value that cannot be stored; the message names the field."""
+
+
+def normalize_language(value: str) -> str:
+    """'Spanish', 'es-MX', 'ES' -> 'es'."""
+    text = value.strip().lower()
+    if text in LANGUAGE_NAMES:
+        return LANGUAGE_NAMES[text]
+    match = _LANG_CODE_RE.match(text)
+    if match:
+        return match.group(1)
+    raise FieldError(f"unknown language {value.strip()!r} (use a code such as en, es, pt)")
+
+
+def normalize_status(value: str) -> str:
+    """'Retired' -> 'retiree'; other simple words kept, lower-cased."""
+    text = " ".join(value.strip().lower().split())
+    if text in STATUS_ALIASES:
+        return STATUS_ALIASES[text]
+    slug = text.replace(" ", "_").replace("-", "_")
+    if not _STATUS_RE.match(slug):
+        raise FieldError(f"unreadable status {value.strip()!r}")
+    return slug
+
+
+def normalize_email(value: str) -> str:
+    text = value.strip().lower()
+    if not _EMAIL_RE.match(text):
+        raise FieldError(f"invalid email {value.strip()!r}")
+    return text
+
+
+def normalize_local(value: str) -> str:
+    """'Local 1199', 'local #2-A', ' 1199 ' -> '1199', '2-A'."""
+    text = _LOCAL_PREFIX_RE.sub("", value.strip()).strip().upper()
+    if not text:
+        raise FieldError(f"unreadable local {value.strip()!r}")
+    return text
+
+
+def split_tags(value: str) -> set[str]:
+    """'Captain; retiree;;GOTV ' -> {'captain', 'retiree', 'gotv'}."""
+    tags = {" ".join(t.split()).lower() for t in value.split(";")}
+    tags.discard("")
+    for tag in tags:
+        if len(tag) > 64:
+            raise FieldError(f"tag longer than 64 characters: {tag[:20]!r}...")
+    return tags
+
+
+def split_full_name(value: str) -> tuple[str, str]:
+    """'Rivera, Ana' or 'Ana Rivera' -> ('Ana', 'Rivera')."""
+    text = " ".join(value.split())
+    if "," in text:
+        last, _, first = text.partition(",")
+        return first.strip(), last.strip()
+    first, _, last = text.partition(" ")
+    return first, last

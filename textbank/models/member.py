@@ -1,0 +1,77 @@
+"""Locals and the members who belong to them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from textbank.models.base import Base, UTCDateTime, utcnow
+
+
+class OptOutSource(StrEnum):
+    """How a member came to be opted out."""
+
+    SMS_KEYWORD = "sms_keyword"
+    CARRIER = "carrier"  # Twilio error 21610: the carrier says the handset unsubscribed
+    SUPPRESSION_LIST = "suppression_list"
+    API = "api"
+    VOLUNTEER = "volunteer"
+
+
+class Local(Base):
+    """A union local, known by its number (e.g. '1199', '2-A')."""
+
+    __tablename__ = "locals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Member(Base):
+    """A union member reachable by text; the phone (E.164) identifies them."""
+
+    __tablename__ = "members"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    first_name: Mapped[str] = mapped_column(String(100), default="")
+    last_name: Mapped[str] = mapped_column(String(100), default="")
+    phone: Mapped[str] = mapped_column(String(20), unique=True)
+    email: Mapped[str | None] = mapped_column(String(254))
+    local_id: Mapped[int | None] = mapped_column(ForeignKey("locals.id"), index=True)
+    worksite: Mapped[str | None] = mapped_column(String(200))
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    status: Mapped[str] = mapped_column(String(32), default="active")
+    opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    opt_out_source: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    local: Mapped[Local | None] = relationship(lazy="joined")
+    tag_rows: Mapped[list[MemberTag]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="MemberTag.tag"
+    )
+
+    @property
+    def opted_out(self) -> bool:
+        return self.opted_out_at is not None
+
+    @property
+    def tags(self) -> list[str]:
+        return [row.tag for row in self.tag_rows]
+
+
+class MemberTag(Base):
+    """One tag on one member; a table of its own so audiences can filter by tag."""
+
+    __tablename__ = "member_tags"
+    __table_args__ = (Index("ix_member_tags_tag", "tag", "member_id"),)
+
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(64), primary_key=True)
