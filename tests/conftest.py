@@ -111,3 +111,13 @@ def volunteer_token(sessions) -> str:
 @pytest.fixture
 def auth(manager_token) -> dict[str, str]:
     return {"Authorization": f"Bearer {manager_token}"}
+
+
+@pytest.fixture
+def sandbox():
+    """The sandbox carrier on a free port, posting callbacks within milliseconds."""
+    from textbank.sandbox import SandboxConfig, SandboxServer
+
+    server = SandboxServer(SandboxConfig(callback_delay_ms=5, gather_wait_seconds=3)).start()
+    yield server
+    server.stop()

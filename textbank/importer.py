@@ -9,6 +9,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from textbank import member_fields as mf
+from textbank.bulk import bulk_insert
 from textbank.csvfile import UnreadableFile, decode, normalize_header, read_table
 from textbank.models import Local, Member, MemberTag, utcnow
 from textbank.phones import InvalidPhone, to_e164
@@ -18,6 +19,15 @@ log = logging.getLogger(__name__)
 # Columns an import may set. Opt-out state is deliberately absent: a file never re-subscribes.
 MEMBER_COLUMNS = ("first_name", "last_name", "email", "worksite", "language", "status")
 CHUNK = 5000
+NEW_MEMBER_DEFAULTS = {
+    "first_name": "",
+    "last_name": "",
+    "email": None,
+    "worksite": None,
+    "language": "en",
+    "status": "active",
+}
+INSERT_COLUMNS = (*MEMBER_COLUMNS, "phone", "local_id", "created_at", "updated_at")
 
 
 class NotAMemberList(ValueError):
@@ -221,13 +231,12 @@ def import_members(session: Session, data: bytes) -> ImportResult:
     now = utcnow()
     to_insert: list[dict] = []
     to_update: list[dict] = []
-    new_tags: list[dict] = []
+    new_tags: list[tuple[int, str]] = []
     for phone, member in parsed.members.items():
         local_id = local_ids.get(member.local) if member.local else None
         row = existing.get(phone)
         if row is None:
-            values = {"first_name": "", "last_name": "", "language": "en", "status": "active"}
-            values.update(member.values)
+            values = {**NEW_MEMBER_DEFAULTS, **member.values}
             to_insert.append(
                 {
                     **values,
@@ -243,7 +252,7 @@ def import_members(session: Session, data: bytes) -> ImportResult:
         if local_id is not None and local_id != row.local_id:
             changes["local_id"] = local_id
         added = member.tags - existing_tags.get(row.id, set())
-        new_tags.extend({"member_id": row.id, "tag": t} for t in sorted(added))
+        new_tags.extend((row.id, t) for t in sorted(added))
         if changes:
             to_update.append({"id": row.id, **changes, "updated_at": now})
         if changes or added:
@@ -251,18 +260,22 @@ def import_members(session: Session, data: bytes) -> ImportResult:
         else:
             result.unchanged += 1
 
-    for chunk in _chunks(to_insert):
+    bulk_insert(
+        session,
+        Member.__table__,
+        INSERT_COLUMNS,
+        [tuple(values[c] for c in INSERT_COLUMNS) for values in to_insert],
+    )
+    new_phones = [values["phone"] for values in to_insert]
+    for chunk in _chunks(new_phones):
         for member_id, phone in session.execute(
-            insert(Member).returning(Member.id, Member.phone, sort_by_parameter_order=True), chunk
+            select(Member.id, Member.phone).where(Member.phone.in_(chunk))
         ):
-            new_tags.extend(
-                {"member_id": member_id, "tag": t} for t in sorted(parsed.members[phone].tags)
-            )
+            new_tags.extend((member_id, t) for t in sorted(parsed.members[phone].tags))
     result.created = len(to_insert)
     for chunk in _chunks(to_update):
         session.execute(update(Member), chunk)
-    for chunk in _chunks(new_tags):
-        session.execute(insert(MemberTag), chunk)
+    bulk_insert(session, MemberTag.__table__, ("member_id", "tag"), new_tags)
     log.info(
         "member import: created=%d updated=%d unchanged=%d duplicates=%d rejected=%d",
         result.created,
