@@ -121,3 +121,47 @@ def sandbox():
     server = SandboxServer(SandboxConfig(callback_delay_ms=5, gather_wait_seconds=3)).start()
     yield server
     server.stop()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def live(settings, sandbox, redis_client):
+    """The app served over HTTP (for Twilio's callbacks) and wired to the sandbox carrier.
+
+    Yields a namespace with the app, its URL, the settings it runs with and the sandbox.
+    """
+    import threading
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from werkzeug.serving import make_server
+
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    live_settings = replace(
+        settings,
+        twilio_api_url=sandbox.url,
+        public_base_url=base,
+        send_rate=500.0,
+        send_window=replace(settings.send_window, start_minute=0, end_minute=1440),
+    )
+    app = create_app(live_settings)
+    _empty_tables(app.extensions["textbank.engine"])
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    sandbox.configure(sms_url=f"{base}/twilio/sms")
+    yield SimpleNamespace(
+        app=app, url=base, settings=live_settings, sandbox=sandbox,
+        sessions=app.extensions["textbank.sessions"], client=app.test_client(),
+    )  # fmt: skip
+    server.shutdown()
+    thread.join(timeout=5)
+    app.extensions["textbank.engine"].dispose()

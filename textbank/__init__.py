@@ -31,7 +31,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         )
         logging.getLogger("alembic").setLevel(logging.WARNING)
 
-    from textbank import api, cli, web
+    from textbank import api, cli, web, webhooks
     from textbank.web import database, redis_ext
 
     app.extensions["textbank.settings"] = settings
@@ -39,5 +39,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     redis_ext.init_app(app, settings)
     api.init_app(app)
     web.init_app(app)
+    webhooks.init_app(app)
     cli.init_app(app)
     return app

@@ -3,33 +3,34 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import time
 from pathlib import Path
+
+from textbank.send_window import SendWindow
+
+SANDBOX_NUMBER = "+15005550006"
 
 
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
 
-_WINDOW_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
-
-
-def parse_send_window(value: str) -> tuple[time, time]:
-    """Parse 'HH:MM-HH:MM' into (start, end) local times."""
-    match = _WINDOW_RE.match(value)
-    if not match:
-        raise ConfigError(f"TEXTBANK_SEND_WINDOW must look like 08:00-21:00, got {value!r}")
-    h1, m1, h2, m2 = (int(g) for g in match.groups())
+def _window(value: str) -> SendWindow:
     try:
-        start, end = time(h1, m1), time(h2, m2)
+        return SendWindow.parse(value)
     except ValueError as exc:
-        raise ConfigError(f"TEXTBANK_SEND_WINDOW has an impossible time: {value!r}") from exc
-    if start >= end:
-        raise ConfigError(f"TEXTBANK_SEND_WINDOW must start before it ends, got {value!r}")
-    return start, end
+        raise ConfigError(f"TEXTBANK_SEND_WINDOW: {exc}") from exc
+
+
+def _int(value: str, name: str, low: int, high: int) -> int:
+    try:
+        number = int(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {value!r}") from exc
+    if not low <= number <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {number}")
+    return number
 
 
 def normalize_database_url(url: str) -> str:
@@ -56,7 +57,9 @@ class Settings:
     twilio_api_url: str
     public_base_url: str
     send_rate: float
-    send_window: tuple[time, time]
+    send_window: SendWindow
+    send_concurrency: int
+    claim_ttl: float
     org_name: str
     instance_path: str
     extra: dict = field(default_factory=dict)
@@ -102,6 +105,11 @@ class Settings:
             raise ConfigError("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN must be set together")
         if env == "production" and not sid:
             raise ConfigError("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are required in production")
+        from_number, service_sid = get("TWILIO_FROM_NUMBER"), get("TWILIO_MESSAGING_SERVICE_SID")
+        if env == "production" and not (from_number or service_sid):
+            raise ConfigError(
+                "TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID is required in production"
+            )
 
         public_base_url = (get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000").rstrip("/")
         if not public_base_url.startswith(("http://", "https://")):
@@ -115,12 +123,19 @@ class Settings:
             # The sandbox carrier accepts these well-known dev credentials.
             twilio_account_sid=sid or "AC" + "0" * 32,
             twilio_auth_token=token or "sandbox-auth-token",
-            twilio_from_number=get("TWILIO_FROM_NUMBER"),
-            twilio_messaging_service_sid=get("TWILIO_MESSAGING_SERVICE_SID"),
+            # Twilio's magic test number stands in for ours with the sandbox carrier.
+            twilio_from_number=from_number or (None if service_sid else SANDBOX_NUMBER),
+            twilio_messaging_service_sid=service_sid,
             twilio_api_url=(get("TWILIO_API_URL") or "https://api.twilio.com").rstrip("/"),
             public_base_url=public_base_url,
             send_rate=send_rate,
-            send_window=parse_send_window(get("TEXTBANK_SEND_WINDOW") or "08:00-21:00"),
+            send_window=_window(get("TEXTBANK_SEND_WINDOW") or "08:00-21:00"),
+            send_concurrency=_int(
+                get("TEXTBANK_SEND_CONCURRENCY") or "64", "TEXTBANK_SEND_CONCURRENCY", 1, 1000
+            ),
+            claim_ttl=float(
+                _int(get("TEXTBANK_CLAIM_TTL") or "90", "TEXTBANK_CLAIM_TTL", 15, 3600)
+            ),
             org_name=get("TEXTBANK_ORG_NAME") or "textbank",
             instance_path=instance_path,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import redis
@@ -19,22 +20,35 @@ class JobContext:
     engine: Engine
     sessions: sessionmaker[Session]
     redis: redis.Redis
+    redis_url: str
 
 
 _context: JobContext | None = None
 
 
-def setup(settings: Settings, connection: redis.Redis | None = None) -> JobContext:
+def _after_fork_in_child() -> None:
+    # RQ runs each job in a forked work horse: it must not reuse the parent's sockets.
+    if _context is not None:
+        _context.engine.dispose(close=False)
+        _context.redis.connection_pool.reset()
+
+
+def setup(settings: Settings) -> JobContext:
     """Open the worker's engine and Redis client once per process."""
     global _context
+    url = redis_conn.redis_url(settings)
     engine = make_engine(settings.database_url)
     _context = JobContext(
         settings=settings,
         engine=engine,
         sessions=make_session_factory(engine),
-        redis=connection or redis_conn.connect(settings),
+        redis=redis_conn.connect(settings),
+        redis_url=url,
     )
     return _context
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def get() -> JobContext:

@@ -20,7 +20,7 @@ def main() -> None:
 
 def init_app(app: Flask) -> None:
     """Attach textbank's commands to the app, where both `textbank` and tests find them."""
-    from textbank.cli import accounts, db, dev, members, sandbox, worker
+    from textbank.cli import accounts, campaigns, db, dev, members, sandbox, worker
 
-    for module in (accounts, db, dev, members, sandbox, worker):
+    for module in (accounts, campaigns, db, dev, members, sandbox, worker):
         module.register(app.cli)

@@ -1,0 +1,191 @@
+"""Blast throughput through the sandbox carrier, beside a naive SDK loop and the raw HTTP limit.
+
+Usage: python scripts/bench_blast.py [--members 100000] [--latency-ms 0 150] [--workers 2]
+
+Measures, on PostgreSQL with real `textbank worker` processes and the sandbox carrier in
+its own process: messages/s from launch until every message is accepted, and the time
+from launch to the first message out. Baselines from the same run, against the same
+sandbox: a sequential twilio-SDK loop, and a tight loop of concurrent raw POSTs.
+BENCH_DATABASE_URL (default textbank_bench, wiped) and BENCH_REDIS_URL
+(default redis://127.0.0.1:6379/14, flushed) pick the services.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import aiohttp
+import redis
+import requests
+from benchlib import scratch_database
+from sqlalchemy import func, select
+
+from textbank.campaigns import create_campaign
+from textbank.carrier import rest_client
+from textbank.config import Settings
+from textbank.db import make_session_factory, session_scope
+from textbank.demo import member_csv
+from textbank.importer import import_members
+from textbank.models import OutboundMessage
+from textbank.twilio_codes import UNFINISHED
+from workers.jobs import launch_now
+
+ACCOUNT = "AC" + "0" * 32
+TOKEN = "sandbox-auth-token"  # noqa: S105 - the sandbox's well-known dev credential
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_sandbox(latency_ms: float) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "textbank.cli", "sandbox", "--port", str(port),
+         "--latency-ms", str(latency_ms), "--no-callbacks"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            requests.get(f"{url}/sandbox/state", timeout=1)
+            return proc, url
+        except requests.ConnectionError:
+            time.sleep(0.05)
+    raise RuntimeError("sandbox did not start")
+
+
+def naive_sdk_loop(settings: Settings, count: int) -> float:
+    """Baseline 1: one message after another with the twilio SDK, as a naive script would."""
+    client = rest_client(settings)
+    start = time.perf_counter()
+    for i in range(count):
+        client.messages.create(to=f"+1617555{i % 10000:04d}", from_="+15005550006", body="hi")
+    return count / (time.perf_counter() - start)
+
+
+async def _raw_loop(url: str, count: int, concurrency: int) -> float:
+    endpoint = f"{url}/2010-04-01/Accounts/{ACCOUNT}/Messages.json"
+    auth = aiohttp.BasicAuth(ACCOUNT, TOKEN)
+    remaining = iter(range(count))
+    async with aiohttp.ClientSession(auth=auth) as session:
+
+        async def lane() -> None:
+            for i in remaining:
+                data = {"To": f"+1212555{i % 10000:04d}", "From": "+15005550006", "Body": "hi"}
+                async with session.post(endpoint, data=data) as response:
+                    await response.read()
+
+        start = time.perf_counter()
+        await asyncio.gather(*(lane() for _ in range(concurrency)))
+        return count / (time.perf_counter() - start)
+
+
+def raw_http_limit(url: str, count: int, concurrency: int = 128) -> float:
+    """Baseline 2: the sandbox's own ceiling, a tight loop of concurrent raw POSTs."""
+    return asyncio.run(_raw_loop(url, count, concurrency))
+
+
+def start_workers(n: int, env: dict) -> list[subprocess.Popen]:
+    return [
+        subprocess.Popen([sys.executable, "-m", "textbank.cli", "worker"], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(n)
+    ]  # fmt: skip
+
+
+def blast(sessions, settings: Settings, client: redis.Redis, sandbox_url: str) -> dict:
+    """Launch a campaign to every member and time it until all messages are accepted."""
+    with session_scope(sessions) as session:
+        campaign = create_campaign(session, {
+            "name": f"bench {time.time()}", "kind": "gotv",
+            "message": "Hi {first_name}, Local {local} votes Tuesday. Reply YES to pledge.",
+        })  # fmt: skip
+        campaign_id = campaign.id
+    start = time.perf_counter()
+    result = launch_now(sessions, settings, client, campaign_id)
+    launched = time.perf_counter() - start
+    first_out = None
+    while True:
+        if first_out is None:
+            state = requests.get(f"{sandbox_url}/sandbox/state", timeout=5).json()
+            if state["messages"]:
+                first_out = time.perf_counter() - start
+        with session_scope(sessions) as session:
+            left = session.scalar(select(func.count()).where(
+                OutboundMessage.campaign_id == campaign_id,
+                OutboundMessage.status.in_(UNFINISHED)))  # fmt: skip
+        if left == 0 and first_out is not None:
+            break
+        time.sleep(0.25)
+    elapsed = time.perf_counter() - start
+    return {"queued": result.queued, "elapsed": elapsed, "launch": launched,
+            "first_out": first_out, "rate": result.queued / elapsed}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--members", type=int, default=100_000)
+    parser.add_argument("--latency-ms", type=float, nargs="+", default=[0, 150])
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+
+    engine = scratch_database()
+    sessions = make_session_factory(engine)
+    with session_scope(sessions) as session:
+        import_members(session, member_csv(args.members, seed=11, fictional=False))
+    redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+    client = redis.Redis.from_url(redis_url)
+    instance = tempfile.mkdtemp(prefix="textbank-bench-")
+    print(f"{args.members:,} members in {engine.url.database}; {args.workers} worker processes; "
+          f"{os.cpu_count()} cores")  # fmt: skip
+
+    for latency in args.latency_ms:
+        client.flushdb()
+        sandbox, url = start_sandbox(latency)
+        env = {
+            **os.environ, "TEXTBANK_ENV": "test",
+            "DATABASE_URL": engine.url.render_as_string(hide_password=False),
+            "REDIS_URL": redis_url, "TWILIO_API_URL": url,
+            "PUBLIC_BASE_URL": "http://127.0.0.1:9", "TEXTBANK_SEND_WINDOW": "00:00-24:00",
+            "TEXTBANK_SEND_RATE": "100000", "TEXTBANK_INSTANCE_PATH": instance,
+        }  # fmt: skip
+        settings = Settings.from_env(env, instance)
+        workers = start_workers(args.workers, env)
+        try:
+            naive = naive_sdk_loop(settings, 300 if latency == 0 else 40)
+            raw = raw_http_limit(url, 20_000 if latency == 0 else 3_000)
+            requests.post(f"{url}/sandbox/reset", timeout=5)
+            run = blast(sessions, settings, client, url)
+        finally:
+            for w in workers:
+                w.terminate()
+            for w in workers:
+                w.wait(timeout=30)
+            sandbox.terminate()
+            sandbox.wait(timeout=10)
+        print(f"\nAPI latency {latency:.0f} ms")
+        print(f"  baseline  naive twilio-SDK loop : {naive:8.0f} msg/s")
+        print(f"  baseline  raw HTTP limit (128)  : {raw:8.0f} req/s")
+        print(f"  textbank  blast end to end      : {run['rate']:8.0f} msg/s  "
+              f"({run['queued']:,} in {run['elapsed']:.1f} s; {run['rate'] / raw:.0%} of raw, "
+              f"{run['rate'] / naive:.0f}x naive)")  # fmt: skip
+        print(f"  textbank  launch snapshot       : {run['launch']:8.2f} s")
+        print(f"  textbank  first message out     : {run['first_out']:8.2f} s after launch")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""Helpers for blast tests: seed members, create and launch campaigns, run the queue."""
+
+from __future__ import annotations
+
+import collections
+
+from rq import SimpleWorker
+
+from textbank.db import session_scope
+from textbank.importer import import_members
+from workers import context
+from workers.queues import ALL_QUEUES, queue
+
+
+def seed(sessions, rows: list[tuple]) -> None:
+    """rows: (first_name, phone, local, language[, tags])."""
+    lines = ["first_name,phone,local,language,tags"]
+    for row in rows:
+        first, phone, local, language, *rest = row
+        lines.append(f"{first},{phone},{local},{language},{rest[0] if rest else ''}")
+    with session_scope(sessions) as session:
+        import_members(session, "\n".join(lines).encode())
+
+
+def run_queue(settings) -> None:
+    """Work every queued job in this process until the queues are empty."""
+    ctx = context.setup(settings)
+    worker = SimpleWorker([queue(q, ctx.redis) for q in ALL_QUEUES], connection=ctx.redis)
+    worker.work(burst=True, logging_level="WARNING")
+
+
+def texts_by_phone(sandbox) -> dict[str, list[str]]:
+    """Every outbound text the carrier accepted, grouped by recipient."""
+    out: dict[str, list[str]] = collections.defaultdict(list)
+    for m in sandbox.state.all_messages():
+        if m.direction == "outbound-api":
+            out[m.to].append(m.body)
+    return dict(out)

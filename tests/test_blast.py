@@ -1,0 +1,166 @@
+"""Blasts end to end: API launch, RQ jobs, the real twilio SDK against the sandbox carrier."""
+
+import time
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from blast_helpers import run_queue, seed, texts_by_phone
+from sqlalchemy import select
+
+from textbank.db import session_scope
+from textbank.models import Member, OutboundMessage
+from textbank.twilio_codes import MessageStatus
+
+MEMBERS = [
+    ("Ana", "617-555-0101", "1199", "es", "gotv"),
+    ("Luis", "617-555-0102", "1199", "en", "gotv"),
+    ("Rosa", "617-555-0103", "1199", "pt", ""),
+    ("Wei", "617-555-0104", "26", "en", "gotv"),
+    ("Mei", "617-555-0105", "1199", "en", "gotv"),
+]
+CAMPAIGN = {
+    "name": "GOTV Nov 3",
+    "kind": "gotv",
+    "message": "Hi {first_name}! Local {local} votes Tuesday. Reply YES to pledge.",
+    "translations": {"es": "¡Hola {first_name}! El Local {local} vota el martes. Responde SÍ."},
+    "audience": {"locals": ["1199"]},
+    "keywords": {"YES": "pledged_to_vote", "SI": "pledged_to_vote"},
+    "replies": {"pledged_to_vote": "Thank you!"},
+}
+
+
+def _create(live, auth, **changes):
+    response = live.client.post("/api/v1/campaigns", json={**CAMPAIGN, **changes}, headers=auth)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def _wait_for(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_blast_texts_each_member_once_in_their_language(live, auth):
+    seed(live.sessions, MEMBERS)
+    with session_scope(live.sessions) as session:
+        member = session.scalar(select(Member).where(Member.phone == "+16175550105"))
+        member.opted_out_at = datetime.now(UTC)
+    campaign = _create(live, auth)
+    assert campaign["preview"]["default"]["encoding"] == "GSM-7"
+    assert campaign["preview"]["es"]["encoding"] == "UCS-2"  # ¡ is GSM, but í is not
+
+    response = live.client.post(f"/api/v1/campaigns/{campaign['id']}/launch", headers=auth)
+    assert response.status_code == 202
+    assert response.get_json() == {
+        "queued": 3,
+        "skipped": {"opted_out": 1, "invalid": 0, "duplicate": 0},
+    }
+    run_queue(live.settings)
+
+    texts = texts_by_phone(live.sandbox)
+    assert texts == {
+        "+16175550101": ["¡Hola Ana! El Local 1199 vota el martes. Responde SÍ."],
+        "+16175550102": ["Hi Luis! Local 1199 votes Tuesday. Reply YES to pledge."],
+        "+16175550103": ["Hi Rosa! Local 1199 votes Tuesday. Reply YES to pledge."],
+    }
+    stats_url = f"/api/v1/campaigns/{campaign['id']}/stats"
+    assert _wait_for(lambda: live.client.get(stats_url, headers=auth).get_json()["delivered"] == 3)
+    stats = live.client.get(stats_url, headers=auth).get_json()
+    assert {
+        k: stats[k] for k in ("audience", "queued", "sent", "delivered", "failed", "deferred")
+    } == {"audience": 4, "queued": 0, "sent": 3, "delivered": 3, "failed": 0, "deferred": 0}
+    assert stats["opted_out"] == 1
+    assert (
+        live.client.get(f"/api/v1/campaigns/{campaign['id']}", headers=auth).get_json()["status"]
+        == "completed"
+    )
+
+
+def test_launching_twice_texts_nobody_twice(live, auth):
+    seed(live.sessions, MEMBERS)
+    campaign = _create(live, auth)
+    first = live.client.post(f"/api/v1/campaigns/{campaign['id']}/launch", headers=auth)
+    run_queue(live.settings)
+    again = live.client.post(f"/api/v1/campaigns/{campaign['id']}/launch", headers=auth)
+    run_queue(live.settings)
+    assert first.get_json() == again.get_json()
+    assert all(len(bodies) == 1 for bodies in texts_by_phone(live.sandbox).values())
+    assert len(texts_by_phone(live.sandbox)) == 4
+
+
+def test_members_outside_their_window_are_deferred_not_dropped(live, auth):
+    # A three-hour window around Boston's current hour excludes Honolulu (five hours behind).
+    boston_hour = datetime.now(ZoneInfo("America/New_York")).hour
+    start, end = max(0, boston_hour - 1), min(24, boston_hour + 2)
+    from dataclasses import replace
+
+    from textbank.send_window import SendWindow
+
+    window = SendWindow(start * 60, end * 60)
+    live.app.extensions["textbank.settings"] = replace(live.settings, send_window=window)
+    settings = replace(live.settings, send_window=window)
+    seed(
+        live.sessions,
+        [("Kai", "808-555-0101", "1199", "en"), ("Ana", "617-555-0101", "1199", "en")],
+    )
+    campaign = _create(live, auth, translations={})
+    live.client.post(f"/api/v1/campaigns/{campaign['id']}/launch", headers=auth)
+    run_queue(settings)
+
+    assert list(texts_by_phone(live.sandbox)) == ["+16175550101"]
+    with session_scope(live.sessions) as session:
+        kai = session.scalar(select(OutboundMessage).where(OutboundMessage.phone == "+18085550101"))
+        assert kai.status == MessageStatus.DEFERRED
+        opens = kai.send_after.astimezone(ZoneInfo("Pacific/Honolulu"))
+        assert (opens.hour, opens.minute) == (start, 0)
+        assert kai.send_after > datetime.now(UTC)
+    stats = live.client.get(f"/api/v1/campaigns/{campaign['id']}/stats", headers=auth).get_json()
+    assert stats["deferred"] == 1
+    assert stats["status"] == "sending"
+
+
+def test_opt_out_mid_blast_stops_the_text(live, auth):
+    seed(live.sessions, MEMBERS)
+    campaign = _create(live, auth)
+    live.client.post(f"/api/v1/campaigns/{campaign['id']}/launch", headers=auth)
+    with session_scope(live.sessions) as session:  # STOP arrives after launch, before sending
+        member = session.scalar(select(Member).where(Member.phone == "+16175550102"))
+        member.opted_out_at = datetime.now(UTC)
+    run_queue(live.settings)
+    assert "+16175550102" not in texts_by_phone(live.sandbox)
+    assert len(texts_by_phone(live.sandbox)) == 3
+    stats = live.client.get(f"/api/v1/campaigns/{campaign['id']}/stats", headers=auth).get_json()
+    assert stats["opted_out"] == 1
+
+
+def test_carrier_unsubscribed_number_fails_and_opts_out(live, auth):
+    seed(live.sessions, MEMBERS)
+    live.sandbox.state.unsubscribe("+16175550103")
+    campaign = _create(live, auth)
+    live.client.post(f"/api/v1/campaigns/{campaign['id']}/launch", headers=auth)
+    run_queue(live.settings)
+    with session_scope(live.sessions) as session:
+        row = session.scalar(select(OutboundMessage).where(OutboundMessage.phone == "+16175550103"))
+        assert (row.status, row.error_code) == (MessageStatus.FAILED, 21610)
+        member = session.get(Member, row.member_id)
+        assert member.opted_out and member.opt_out_source == "carrier"
+
+
+def test_pause_then_resume(live, auth):
+    seed(live.sessions, MEMBERS)
+    campaign = _create(live, auth)
+    cid = campaign["id"]
+    live.client.post(f"/api/v1/campaigns/{cid}/launch", headers=auth)
+    assert live.client.post(f"/api/v1/campaigns/{cid}/pause", headers=auth).status_code == 200
+    run_queue(live.settings)
+    assert texts_by_phone(live.sandbox) == {}
+    resumed = live.client.post(f"/api/v1/campaigns/{cid}/resume", headers=auth)
+    assert resumed.get_json()["status"] == "sending"
+    run_queue(live.settings)
+    assert len(texts_by_phone(live.sandbox)) == 4
+    again = live.client.post(f"/api/v1/campaigns/{cid}/resume", headers=auth)
+    assert again.status_code == 409

@@ -1,0 +1,99 @@
+"""POST /twilio/sms/status: signed, idempotent, never moving a message backwards."""
+
+import pytest
+from blast_helpers import seed
+from sqlalchemy import select
+from twilio.request_validator import RequestValidator
+
+from textbank.db import session_scope
+from textbank.models import Campaign, Member, OutboundMessage
+from textbank.twilio_codes import MessageStatus
+
+
+@pytest.fixture
+def row_id(sessions):
+    seed(sessions, [("Ana", "617-555-0101", "1199", "en")])
+    with session_scope(sessions) as session:
+        campaign = Campaign(
+            name="c",
+            kind="gotv",
+            message="hi",
+            translations={},
+            audience={},
+            keywords={},
+            replies={},
+            status="sending",
+        )
+        session.add(campaign)
+        session.flush()
+        member = session.scalar(select(Member))
+        row = OutboundMessage(
+            campaign_id=campaign.id,
+            member_id=member.id,
+            phone=member.phone,
+            body="hi",
+            language="en",
+            status=MessageStatus.SENDING,
+        )
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def _post(client, settings, path, params, signature=None):
+    url = settings.public_base_url + path
+    if signature is None:
+        signature = RequestValidator(settings.twilio_auth_token).compute_signature(url, params)
+    headers = {"X-Twilio-Signature": signature} if signature else {}
+    return client.post(path, data=params, headers=headers)
+
+
+def _status(sessions, row_id):
+    with session_scope(sessions) as session:
+        row = session.get(OutboundMessage, row_id)
+        return row.status, row.twilio_sid, row.error_code
+
+
+def _params(status, **extra):
+    return {"MessageSid": "SM" + "a" * 32, "MessageStatus": status, "AccountSid": "AC1", **extra}
+
+
+def test_out_of_order_and_duplicate_callbacks_never_regress(client, settings, sessions, row_id):
+    path = f"/twilio/sms/status?m={row_id}"
+    assert _post(client, settings, path, _params("delivered")).status_code == 204
+    assert _status(sessions, row_id) == (MessageStatus.DELIVERED, "SM" + "a" * 32, None)
+    for late in ("sent", "queued", "delivered", "sent"):
+        assert _post(client, settings, path, _params(late)).status_code == 204
+    assert _status(sessions, row_id)[0] == MessageStatus.DELIVERED
+
+
+def test_undelivered_keeps_the_error_code(client, settings, sessions, row_id):
+    path = f"/twilio/sms/status?m={row_id}"
+    _post(client, settings, path, _params("sent"))
+    _post(client, settings, path, _params("undelivered", ErrorCode="30003"))
+    _post(client, settings, path, _params("delivered"))  # a terminal status is final
+    assert _status(sessions, row_id) == (MessageStatus.UNDELIVERED, "SM" + "a" * 32, 30003)
+
+
+@pytest.mark.parametrize("signature", ["", "forged+signature="])
+def test_unsigned_or_forged_callbacks_are_refused(client, settings, sessions, row_id, signature):
+    response = _post(
+        client,
+        settings,
+        f"/twilio/sms/status?m={row_id}",
+        _params("delivered"),
+        signature=signature,
+    )
+    assert response.status_code == 403
+    assert _status(sessions, row_id)[0] == MessageStatus.SENDING
+
+
+def test_signature_over_a_different_url_is_refused(client, settings, sessions, row_id):
+    """A signature made for another message's callback URL cannot move this one."""
+    params = _params("delivered")
+    other = settings.public_base_url + f"/twilio/sms/status?m={row_id + 1}"
+    signature = RequestValidator(settings.twilio_auth_token).compute_signature(other, params)
+    response = client.post(
+        f"/twilio/sms/status?m={row_id}", data=params, headers={"X-Twilio-Signature": signature}
+    )
+    assert response.status_code == 403

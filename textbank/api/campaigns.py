@@ -1,0 +1,90 @@
+"""Campaigns API: create, read, launch, pause, resume, stats."""
+
+from __future__ import annotations
+
+from flask import current_app, jsonify, request
+
+from textbank.api import ApiError, bp
+from textbank.api.auth import MANAGERS, require_role
+from textbank.campaigns import (
+    CampaignError,
+    campaign_stats,
+    campaign_to_dict,
+    create_campaign,
+    get_campaign,
+    set_paused,
+)
+from textbank.launch import ensure_launchable
+from textbank.web import redis_ext, settings
+from textbank.web.database import db, session_factory
+from workers.jobs import launch_now, queue_due
+
+
+def _campaign(campaign_id: int):
+    try:
+        return get_campaign(db(), campaign_id)
+    except LookupError as exc:
+        raise ApiError(str(exc), 404) from exc
+
+
+@bp.post("/campaigns")
+@require_role(*MANAGERS)
+def create():
+    session = db()
+    try:
+        campaign = create_campaign(session, request.get_json(silent=True))
+    except CampaignError as exc:
+        raise ApiError(str(exc), 400) from exc
+    session.commit()
+    return jsonify(campaign_to_dict(campaign)), 201
+
+
+@bp.get("/campaigns/<int:campaign_id>")
+@require_role(*MANAGERS)
+def read(campaign_id: int):
+    return jsonify(campaign_to_dict(_campaign(campaign_id)))
+
+
+@bp.post("/campaigns/<int:campaign_id>/launch")
+@require_role(*MANAGERS)
+def launch(campaign_id: int):
+    campaign = _campaign(campaign_id)
+    try:
+        ensure_launchable(db(), campaign)
+    except CampaignError as exc:
+        raise ApiError(str(exc), 409) from exc
+    db().rollback()  # release the read before the launch takes its own sessions
+    result = launch_now(session_factory(), settings(), redis_ext.client(), campaign_id)
+    current_app.logger.info("campaign %s launch: %s", campaign_id, result.to_dict())
+    return jsonify(result.to_dict()), 202
+
+
+def _pause(campaign_id: int, paused: bool):
+    session = db()
+    campaign = _campaign(campaign_id)
+    try:
+        set_paused(session, campaign, paused)
+    except CampaignError as exc:
+        raise ApiError(str(exc), 409) from exc
+    session.commit()
+    if not paused:  # resume: queue whatever is due now rather than waiting for the sweeper
+        queue_due(session, redis_ext.client(), campaign_id)
+    return jsonify(campaign_to_dict(campaign))
+
+
+@bp.post("/campaigns/<int:campaign_id>/pause")
+@require_role(*MANAGERS)
+def pause(campaign_id: int):
+    return _pause(campaign_id, True)
+
+
+@bp.post("/campaigns/<int:campaign_id>/resume")
+@require_role(*MANAGERS)
+def resume(campaign_id: int):
+    return _pause(campaign_id, False)
+
+
+@bp.get("/campaigns/<int:campaign_id>/stats")
+@require_role(*MANAGERS)
+def stats(campaign_id: int):
+    return jsonify(campaign_stats(db(), _campaign(campaign_id)))

@@ -1,0 +1,87 @@
+"""Campaign audiences: which members a blast is for."""
+
+from __future__ import annotations
+
+from sqlalchemy import Select, exists, func, select
+from sqlalchemy.orm import Session
+
+from textbank.member_fields import (
+    FieldError,
+    normalize_language,
+    normalize_local,
+    normalize_status,
+)
+from textbank.models import Local, Member, MemberTag
+
+FILTERS = ("locals", "tags", "statuses", "languages")
+
+
+def normalize_audience(audience: object) -> dict[str, list[str]]:
+    """Validate an audience filter; an empty list (or a missing key) means 'any'."""
+    if audience is None:
+        audience = {}
+    if not isinstance(audience, dict):
+        raise FieldError("audience must be an object with locals, tags, statuses, languages")
+    unknown = sorted(set(audience) - set(FILTERS))
+    if unknown:
+        raise FieldError(f"unknown audience filter {unknown[0]!r}; use {', '.join(FILTERS)}")
+    normalizers = {
+        "locals": normalize_local,
+        "tags": lambda t: " ".join(t.split()).lower(),
+        "statuses": normalize_status,
+        "languages": normalize_language,
+    }
+    result: dict[str, list[str]] = {}
+    for key in FILTERS:
+        values = audience.get(key) or []
+        if isinstance(values, str):
+            values = [values]
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise FieldError(f"audience.{key} must be a list of strings")
+        result[key] = sorted({normalizers[key](v) for v in values if v.strip()})
+    return result
+
+
+def audience_filter(audience: dict[str, list[str]]) -> list:
+    """WHERE clauses selecting the audience's members."""
+    clauses = []
+    if audience.get("locals"):
+        clauses.append(
+            Member.local_id.in_(select(Local.id).where(Local.number.in_(audience["locals"])))
+        )
+    if audience.get("tags"):
+        clauses.append(
+            exists().where(MemberTag.member_id == Member.id, MemberTag.tag.in_(audience["tags"]))
+        )
+    if audience.get("statuses"):
+        clauses.append(Member.status.in_(audience["statuses"]))
+    if audience.get("languages"):
+        clauses.append(Member.language.in_(audience["languages"]))
+    return clauses
+
+
+def audience_members(audience: dict[str, list[str]]) -> Select:
+    """SELECT of the audience's members, by id, with what rendering needs."""
+    return (
+        select(
+            Member.id,
+            Member.phone,
+            Member.first_name,
+            Member.last_name,
+            Member.worksite,
+            Member.language,
+            Member.opted_out_at,
+            Local.number.label("local"),
+        )
+        .outerjoin(Local, Member.local_id == Local.id)
+        .where(*audience_filter(audience))
+        .order_by(Member.id)
+    )
+
+
+def audience_size(session: Session, audience: dict[str, list[str]]) -> tuple[int, int]:
+    """(members matched, of whom opted out)."""
+    row = session.execute(
+        select(func.count(), func.count(Member.opted_out_at)).where(*audience_filter(audience))
+    ).one()
+    return row[0], row[1]

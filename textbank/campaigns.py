@@ -1,0 +1,229 @@
+"""Campaigns: create and check them, pause and resume, count how a blast is going."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from textbank.audience import audience_size, normalize_audience
+from textbank.member_fields import FieldError, normalize_language
+from textbank.models import Campaign, CampaignKind, CampaignStatus, Channel, OutboundMessage
+from textbank.rendering import TemplateError, check_template, measure, render
+from textbank.twilio_codes import ACCEPTED, NOT_DELIVERED, MessageStatus
+
+_OUTCOME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+SAMPLE_MEMBER = {
+    "first_name": "Guadalupe",
+    "last_name": "Fitzgerald",
+    "local": "1199",
+    "worksite": "Boston Medical Center",
+}
+
+
+class CampaignError(ValueError):
+    """A campaign that cannot be created or changed; the message says why."""
+
+
+def normalize_keyword(word: str) -> str:
+    """'  Sí! ' -> 'SÍ': keywords match case- and punctuation-insensitively."""
+    return re.sub(r"[\W_]+", "", word, flags=re.UNICODE).upper()
+
+
+def _choice(value: object, enum: type, field: str) -> str:
+    try:
+        return enum(value).value
+    except ValueError as exc:
+        allowed = ", ".join(e.value for e in enum)
+        raise CampaignError(f"{field} must be one of {allowed}, got {value!r}") from exc
+
+
+def _template(value: object, field: str) -> str:
+    if not isinstance(value, str):
+        raise CampaignError(f"{field} must be text")
+    try:
+        check_template(value)
+    except TemplateError as exc:
+        raise CampaignError(f"{field}: {exc}") from exc
+    return value
+
+
+def _text_map(value: object, field: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise CampaignError(f"{field} must be an object")
+    return value
+
+
+def validate_campaign(data: Mapping) -> dict:
+    """Check a campaign definition; return it normalised or raise CampaignError naming the field."""
+    if not isinstance(data, Mapping):
+        raise CampaignError("send a JSON object describing the campaign")
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise CampaignError("name is required")
+    if len(name) > 200:
+        raise CampaignError("name is longer than 200 characters")
+    translations = {}
+    for lang, text in _text_map(data.get("translations"), "translations").items():
+        try:
+            code = normalize_language(lang)
+        except FieldError as exc:
+            raise CampaignError(f"translations: {exc}") from exc
+        translations[code] = _template(text, f"translations.{code}")
+    try:
+        audience = normalize_audience(data.get("audience"))
+    except FieldError as exc:
+        raise CampaignError(str(exc)) from exc
+    keywords = {}
+    for word, outcome in _text_map(data.get("keywords"), "keywords").items():
+        key = normalize_keyword(str(word))
+        if not key:
+            raise CampaignError(f"keyword {word!r} has no letters or digits")
+        if not isinstance(outcome, str) or not _OUTCOME_RE.match(outcome):
+            raise CampaignError(
+                f"keywords.{word}: the outcome must be a name like pledged_to_vote, got {outcome!r}"
+            )
+        keywords[key] = outcome
+    replies = {}
+    for outcome, reply in _text_map(data.get("replies"), "replies").items():
+        if outcome not in keywords.values():
+            raise CampaignError(f"replies.{outcome}: no keyword records this outcome")
+        if isinstance(reply, dict):
+            replies[outcome] = {
+                normalize_language(lang): _template(text, f"replies.{outcome}.{lang}")
+                for lang, text in reply.items()
+            }
+        else:
+            replies[outcome] = _template(reply, f"replies.{outcome}")
+    return {
+        "name": name.strip(),
+        "kind": _choice(data.get("kind"), CampaignKind, "kind"),
+        "channel": _choice(data.get("channel", "sms"), Channel, "channel"),
+        "message": _template(data.get("message"), "message"),
+        "translations": translations,
+        "audience": audience,
+        "keywords": keywords,
+        "replies": replies,
+    }
+
+
+def describe_audience(audience: dict[str, list[str]]) -> str:
+    parts = [f"{key} {', '.join(values)}" for key, values in audience.items() if values]
+    return "; ".join(parts) or "all members"
+
+
+def check_audience(session: Session, audience: dict[str, list[str]]) -> None:
+    """Refuse an audience that could text nobody, naming the filters."""
+    matched, opted_out = audience_size(session, audience)
+    if matched == 0:
+        raise CampaignError(
+            f"the audience is empty: no member matches {describe_audience(audience)}"
+        )
+    if matched == opted_out:
+        raise CampaignError(f"all {matched} members in the audience have opted out")
+
+
+def create_campaign(session: Session, data: Mapping) -> Campaign:
+    """Create a draft campaign; refuse one whose audience matches nobody textable."""
+    values = validate_campaign(data)
+    check_audience(session, values["audience"])
+    campaign = Campaign(**values, status=CampaignStatus.DRAFT)
+    session.add(campaign)
+    session.flush()
+    return campaign
+
+
+def preview(campaign: Campaign) -> dict:
+    """Each language's message rendered for a sample member, with encoding and segments."""
+    out = {}
+    for lang, template in {"default": campaign.message, **campaign.translations}.items():
+        text = render(template, SAMPLE_MEMBER)
+        info = measure(text)
+        out[lang] = {"text": text, "encoding": info.encoding.value, "segments": info.segments}
+    return out
+
+
+def campaign_to_dict(campaign: Campaign) -> dict:
+    return {
+        "id": campaign.id,
+        "name": campaign.name,
+        "kind": campaign.kind,
+        "channel": campaign.channel,
+        "message": campaign.message,
+        "translations": campaign.translations,
+        "audience": campaign.audience,
+        "keywords": campaign.keywords,
+        "replies": campaign.replies,
+        "status": campaign.status,
+        "created_at": campaign.created_at.isoformat(),
+        "launched_at": campaign.launched_at.isoformat() if campaign.launched_at else None,
+        "completed_at": campaign.completed_at.isoformat() if campaign.completed_at else None,
+        "preview": preview(campaign),
+    }
+
+
+def get_campaign(session: Session, campaign_id: int) -> Campaign:
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise LookupError(f"no campaign {campaign_id}")
+    return campaign
+
+
+def status_counts(session: Session, campaign_id: int) -> dict[str, int]:
+    rows = session.execute(
+        select(OutboundMessage.status, func.count())
+        .where(OutboundMessage.campaign_id == campaign_id)
+        .group_by(OutboundMessage.status)
+    )
+    return {status: count for status, count in rows}
+
+
+def campaign_stats(session: Session, campaign: Campaign) -> dict:
+    """The contract's stats: where every member of the blast stands."""
+    counts = status_counts(session, campaign.id)
+    segments = session.scalar(
+        select(func.coalesce(func.sum(OutboundMessage.segments), 0)).where(
+            OutboundMessage.campaign_id == campaign.id,
+            OutboundMessage.status.in_(ACCEPTED),
+        )
+    )
+    c = lambda *statuses: sum(counts.get(s, 0) for s in statuses)  # noqa: E731
+    return {
+        "status": campaign.status,
+        "audience": sum(counts.values())
+        + campaign.skipped_opted_out
+        + campaign.skipped_invalid
+        + campaign.skipped_duplicate,
+        "queued": c(MessageStatus.PENDING, MessageStatus.SENDING),
+        "sent": c(*ACCEPTED),
+        "delivered": c(MessageStatus.DELIVERED),
+        "failed": c(*NOT_DELIVERED),
+        "deferred": c(MessageStatus.DEFERRED),
+        "skipped": {
+            "opted_out": campaign.skipped_opted_out + c(MessageStatus.SKIPPED),
+            "invalid": campaign.skipped_invalid,
+            "duplicate": campaign.skipped_duplicate,
+        },
+        "segments": segments,
+        # Filled in by the replies work: who answered, acted, volunteered, opted out.
+        "replied": 0,
+        "opted_out": campaign.skipped_opted_out + c(MessageStatus.SKIPPED),
+        "volunteers": 0,
+        "actions": {},
+    }
+
+
+def set_paused(session: Session, campaign: Campaign, paused: bool) -> None:
+    """Pause a sending campaign, or resume a paused one."""
+    if paused:
+        if campaign.status not in (CampaignStatus.SENDING, CampaignStatus.LAUNCHING):
+            raise CampaignError(f"campaign {campaign.id} is {campaign.status}, not sending")
+        campaign.status = CampaignStatus.PAUSED
+    else:
+        if campaign.status != CampaignStatus.PAUSED:
+            raise CampaignError(f"campaign {campaign.id} is {campaign.status}, not paused")
+        campaign.status = CampaignStatus.SENDING

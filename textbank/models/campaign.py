@@ -1,0 +1,88 @@
+"""Campaigns and the outbound messages a launch snapshots."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from textbank.models.base import Base, UTCDateTime, utcnow
+from textbank.twilio_codes import MessageStatus
+
+
+class CampaignKind(StrEnum):
+    GOTV = "gotv"
+    PETITION = "petition"
+    VOLUNTEER = "volunteer"
+    SURVEY = "survey"
+
+
+class Channel(StrEnum):
+    SMS = "sms"
+    VOICE = "voice"
+
+
+class CampaignStatus(StrEnum):
+    DRAFT = "draft"
+    LAUNCHING = "launching"  # the audience snapshot is being written
+    SENDING = "sending"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+
+
+class Campaign(Base):
+    """A blast: a script, an audience, keywords and the replies to them."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(8), default=Channel.SMS)
+    message: Mapped[str] = mapped_column(Text)
+    translations: Mapped[dict] = mapped_column(JSON, default=dict)
+    audience: Mapped[dict] = mapped_column(JSON, default=dict)
+    keywords: Mapped[dict] = mapped_column(JSON, default=dict)
+    replies: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default=CampaignStatus.DRAFT)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    launched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The launch snapshot walks members by id; this is how far it got (resumable).
+    snapshot_cursor: Mapped[int] = mapped_column(default=0)
+    skipped_opted_out: Mapped[int] = mapped_column(default=0)
+    skipped_invalid: Mapped[int] = mapped_column(default=0)
+    skipped_duplicate: Mapped[int] = mapped_column(default=0)
+
+
+class OutboundMessage(Base):
+    """One text to one member for one campaign: the unit of exactly-once sending."""
+
+    __tablename__ = "outbound_messages"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "member_id"),
+        Index("ix_outbound_messages_campaign_status", "campaign_id", "status"),
+        Index("ix_outbound_messages_member_created", "member_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    phone: Mapped[str] = mapped_column(String(20))
+    body: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(8))
+    segments: Mapped[int] = mapped_column(default=1)
+    status: Mapped[str] = mapped_column(String(16), default=MessageStatus.PENDING)
+    send_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(default=0)
+    twilio_sid: Mapped[str | None] = mapped_column(String(34), unique=True)
+    twilio_status: Mapped[str | None] = mapped_column(String(16))
+    error_code: Mapped[int | None]
+    error_message: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -1,0 +1,13 @@
+"""Twilio's webhooks under /twilio, each checked against X-Twilio-Signature."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask
+
+bp = Blueprint("twilio", __name__, url_prefix="/twilio")
+
+
+def init_app(app: Flask) -> None:
+    from textbank.webhooks import status  # noqa: F401 - registers routes on bp
+
+    app.register_blueprint(bp)
