@@ -36,3 +36,24 @@ def texts_by_phone(sandbox) -> dict[str, list[str]]:
         if m.direction == "outbound-api":
             out[m.to].append(m.body)
     return dict(out)
+
+
+def signed_post(client, settings, path: str, params: dict, signature: str | None = None):
+    """POST form params as Twilio would, signed for PUBLIC_BASE_URL + path."""
+    from twilio.request_validator import RequestValidator
+
+    if signature is None:
+        url = settings.public_base_url + path
+        signature = RequestValidator(settings.twilio_auth_token).compute_signature(url, params)
+    headers = {"X-Twilio-Signature": signature} if signature else {}
+    return client.post(path, data=params, headers=headers)
+
+
+_sids = iter(range(10**6))
+
+
+def inbound(from_: str, body: str, **extra) -> dict:
+    """Twilio's inbound SMS parameters for a member's reply."""
+    sid = f"SM{next(_sids):032x}"
+    return {"MessageSid": sid, "SmsSid": sid, "AccountSid": "AC" + "0" * 32, "From": from_,
+            "To": "+15005550006", "Body": body, "NumMedia": "0", **extra}  # fmt: skip

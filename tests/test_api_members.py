@@ -74,6 +74,7 @@ def test_import_then_list_with_filters_and_paging(client, auth):
             "status": "active",
             "tags": ["captain", "gotv"],
             "opted_out": False,
+            "leader": False,
         }
     ]
 

@@ -1,7 +1,7 @@
 """POST /twilio/sms/status: signed, idempotent, never moving a message backwards."""
 
 import pytest
-from blast_helpers import seed
+from blast_helpers import seed, signed_post
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
@@ -40,12 +40,7 @@ def row_id(sessions):
         return row.id
 
 
-def _post(client, settings, path, params, signature=None):
-    url = settings.public_base_url + path
-    if signature is None:
-        signature = RequestValidator(settings.twilio_auth_token).compute_signature(url, params)
-    headers = {"X-Twilio-Signature": signature} if signature else {}
-    return client.post(path, data=params, headers=headers)
+_post = signed_post
 
 
 def _status(sessions, row_id):

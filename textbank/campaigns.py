@@ -5,12 +5,24 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from sqlalchemy import func, select
+from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
 from textbank.audience import audience_size, normalize_audience
+from textbank.keywords import fold
 from textbank.member_fields import FieldError, normalize_language
-from textbank.models import Campaign, CampaignKind, CampaignStatus, Channel, OutboundMessage
+from textbank.models import (
+    VOLUNTEER_OUTCOME,
+    Campaign,
+    CampaignKind,
+    CampaignStatus,
+    Channel,
+    Classification,
+    InboundMessage,
+    Member,
+    OutboundMessage,
+    Outcome,
+)
 from textbank.rendering import TemplateError, check_template, measure, render
 from textbank.twilio_codes import ACCEPTED, NOT_DELIVERED, MessageStatus
 
@@ -25,11 +37,6 @@ SAMPLE_MEMBER = {
 
 class CampaignError(ValueError):
     """A campaign that cannot be created or changed; the message says why."""
-
-
-def normalize_keyword(word: str) -> str:
-    """'  Sí! ' -> 'SÍ': keywords match case- and punctuation-insensitively."""
-    return re.sub(r"[\W_]+", "", word, flags=re.UNICODE).upper()
 
 
 def _choice(value: object, enum: type, field: str) -> str:
@@ -80,7 +87,7 @@ def validate_campaign(data: Mapping) -> dict:
         raise CampaignError(str(exc)) from exc
     keywords = {}
     for word, outcome in _text_map(data.get("keywords"), "keywords").items():
-        key = normalize_keyword(str(word))
+        key = fold(str(word))
         if not key:
             raise CampaignError(f"keyword {word!r} has no letters or digits")
         if not isinstance(outcome, str) or not _OUTCOME_RE.match(outcome):
@@ -209,11 +216,37 @@ def campaign_stats(session: Session, campaign: Campaign) -> dict:
             "duplicate": campaign.skipped_duplicate,
         },
         "segments": segments,
-        # Filled in by the replies work: who answered, acted, volunteered, opted out.
-        "replied": 0,
-        "opted_out": campaign.skipped_opted_out + c(MessageStatus.SKIPPED),
-        "volunteers": 0,
-        "actions": {},
+        **reply_stats(session, campaign),
+    }
+
+
+def reply_stats(session: Session, campaign: Campaign) -> dict:
+    """Who answered this campaign, acted on it, volunteered, or is now opted out."""
+    replied = session.scalar(
+        select(func.count(distinct(InboundMessage.member_id))).where(
+            InboundMessage.campaign_id == campaign.id,
+            InboundMessage.classification.not_in((Classification.OPT_OUT, Classification.OPT_IN)),
+        )
+    )
+    opted_out_rows = session.scalar(
+        select(func.count())
+        .select_from(OutboundMessage)
+        .join(Member, Member.id == OutboundMessage.member_id)
+        .where(OutboundMessage.campaign_id == campaign.id, Member.opted_out_at.is_not(None))
+    )
+    by_outcome = dict(
+        session.execute(
+            select(Outcome.name, func.count(distinct(Outcome.member_id)))
+            .where(Outcome.campaign_id == campaign.id)
+            .group_by(Outcome.name)
+        ).all()
+    )
+    volunteers = by_outcome.pop(VOLUNTEER_OUTCOME, 0)
+    return {
+        "replied": replied,
+        "opted_out": campaign.skipped_opted_out + opted_out_rows,
+        "volunteers": volunteers,
+        "actions": by_outcome,
     }
 
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from textbank.keywords import DEFAULT_OPT_OUT_PHRASES
 from textbank.send_window import SendWindow
 
 SANDBOX_NUMBER = "+15005550006"
@@ -60,6 +61,9 @@ class Settings:
     send_window: SendWindow
     send_concurrency: int
     claim_ttl: float
+    reply_window_days: int
+    help_text: str | None
+    opt_out_phrases: tuple[str, ...]
     org_name: str
     instance_path: str
     extra: dict = field(default_factory=dict)
@@ -131,12 +135,20 @@ class Settings:
             send_rate=send_rate,
             send_window=_window(get("TEXTBANK_SEND_WINDOW") or "08:00-21:00"),
             send_concurrency=_int(
-                get("TEXTBANK_SEND_CONCURRENCY") or "64", "TEXTBANK_SEND_CONCURRENCY", 1, 1000
+                get("TEXTBANK_SEND_CONCURRENCY") or "96", "TEXTBANK_SEND_CONCURRENCY", 1, 1000
             ),
             claim_ttl=float(
                 _int(get("TEXTBANK_CLAIM_TTL") or "90", "TEXTBANK_CLAIM_TTL", 15, 3600)
             ),
             org_name=get("TEXTBANK_ORG_NAME") or "textbank",
+            reply_window_days=_int(
+                get("TEXTBANK_REPLY_WINDOW_DAYS") or "7", "TEXTBANK_REPLY_WINDOW_DAYS", 1, 365
+            ),
+            help_text=get("TEXTBANK_HELP_TEXT"),
+            opt_out_phrases=DEFAULT_OPT_OUT_PHRASES
+            + tuple(
+                p.strip() for p in (get("TEXTBANK_OPT_OUT_PHRASES") or "").split(";") if p.strip()
+            ),
             instance_path=instance_path,
         )
 

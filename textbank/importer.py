@@ -12,12 +12,13 @@ from textbank import member_fields as mf
 from textbank.bulk import bulk_insert
 from textbank.csvfile import UnreadableFile, decode, normalize_header, read_table
 from textbank.models import Local, Member, MemberTag, utcnow
+from textbank.optouts import suppressed_among
 from textbank.phones import InvalidPhone, to_e164
 
 log = logging.getLogger(__name__)
 
 # Columns an import may set. Opt-out state is deliberately absent: a file never re-subscribes.
-MEMBER_COLUMNS = ("first_name", "last_name", "email", "worksite", "language", "status")
+MEMBER_COLUMNS = ("first_name", "last_name", "email", "worksite", "language", "status", "is_leader")
 CHUNK = 5000
 NEW_MEMBER_DEFAULTS = {
     "first_name": "",
@@ -26,8 +27,14 @@ NEW_MEMBER_DEFAULTS = {
     "worksite": None,
     "language": "en",
     "status": "active",
+    "is_leader": False,
+    "opted_out_at": None,
+    "opt_out_source": None,
 }
-INSERT_COLUMNS = (*MEMBER_COLUMNS, "phone", "local_id", "created_at", "updated_at")
+INSERT_COLUMNS = (
+    *MEMBER_COLUMNS, "phone", "local_id", "created_at", "updated_at", "opted_out_at",
+    "opt_out_source",
+)  # fmt: skip
 
 
 class NotAMemberList(ValueError):
@@ -126,6 +133,8 @@ def _parse_row(number: int, cells: list[str], columns: dict[int, str]) -> Parsed
         member.local_name = raw.get("local_name") or None
     if raw.get("tags"):
         member.tags = mf.split_tags(raw["tags"])
+    if raw.get("is_leader"):
+        values["is_leader"] = mf.parse_flag(raw["is_leader"], "leader")
     return member
 
 
@@ -229,6 +238,8 @@ def import_members(session: Session, data: bytes) -> ImportResult:
             existing_tags.setdefault(member_id, set()).add(tag)
 
     now = utcnow()
+    # A phone that opted out before it was a member stays opted out as one.
+    suppressed = suppressed_among(session, [p for p in parsed.members if p not in existing])
     to_insert: list[dict] = []
     to_update: list[dict] = []
     new_tags: list[tuple[int, str]] = []
@@ -237,6 +248,8 @@ def import_members(session: Session, data: bytes) -> ImportResult:
         row = existing.get(phone)
         if row is None:
             values = {**NEW_MEMBER_DEFAULTS, **member.values}
+            if phone in suppressed:
+                values["opted_out_at"], values["opt_out_source"] = now, "suppression_list"
             to_insert.append(
                 {
                     **values,

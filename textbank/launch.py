@@ -21,7 +21,7 @@ from textbank.twilio_codes import MessageStatus
 
 log = logging.getLogger(__name__)
 
-BUCKET = 500  # outbound rows per send job, by row id
+BUCKET = 1000  # outbound rows per send job, by row id
 SNAPSHOT_CHUNK = 2000  # small first chunks get the first texts out within a second
 ROW_COLUMNS = (
     "campaign_id", "member_id", "phone", "body", "language", "segments", "status",

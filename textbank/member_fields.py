@@ -54,6 +54,7 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
     "language": ("language", "lang", "preferred_language", "language_preference", "locale"),
     "status": ("status", "member_status", "membership_status", "member_type", "membership_type"),
     "tags": ("tags", "tag", "labels", "groups"),
+    "is_leader": ("leader", "is_leader", "local_leader", "steward_leader"),
 }
 ALIAS_TO_FIELD = {alias: field for field, aliases in HEADER_ALIASES.items() for alias in aliases}
 PHONE_HEADERS = HEADER_ALIASES["phone"]
@@ -179,6 +180,20 @@ def normalize_local(value: str) -> str:
     if not text:
         raise FieldError(f"unreadable local {value.strip()!r}")
     return text
+
+
+_TRUE = {"1", "y", "yes", "true", "x", "leader", "si", "sí"}
+_FALSE = {"0", "n", "no", "false", "-"}
+
+
+def parse_flag(value: str, field: str) -> bool:
+    """'Yes', 'x', '1' -> True; 'no', '0' -> False; anything else is refused."""
+    text = value.strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise FieldError(f"{field} must be yes or no, got {value.strip()!r}")
 
 
 def split_tags(value: str) -> set[str]:

@@ -34,6 +34,7 @@ def member_to_dict(member: Member) -> dict:
         "status": member.status,
         "tags": member.tags,
         "opted_out": member.opted_out,
+        "leader": member.is_leader,
     }
 
 

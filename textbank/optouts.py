@@ -1,4 +1,4 @@
-"""Opt-outs: global, sticky, and visible to senders within milliseconds."""
+"""Opt-outs: global by phone, sticky, in a ledger, and visible to senders within a second."""
 
 from __future__ import annotations
 
@@ -6,18 +6,72 @@ import logging
 from datetime import datetime
 
 import redis
-from sqlalchemy import update
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from textbank.models import Member, OptOutSource
+from textbank.models import Member, OptOutEvent, OptOutSource, Suppression
+from textbank.phones import InvalidPhone, to_e164
 
 log = logging.getLogger(__name__)
 
-RECENT_TTL = 24 * 3600  # longer than any claim is held; the database stays the record
+RECENT_KEY = "textbank:optouts:recent"  # phone -> when; senders watch it mid-blast
+RECENT_KEEP = 24 * 3600  # far longer than any claim is held; the database stays the record
 
 
-def recent_key(phone: str) -> str:
-    return f"textbank:optout:{phone}"
+def remember_recent(client: redis.Redis, phone: str, now: datetime) -> None:
+    """Tell every sender, within a fraction of a second, to stop texting this phone."""
+    ts = now.timestamp()
+    with client.pipeline() as pipe:
+        pipe.zadd(RECENT_KEY, {phone: ts})
+        pipe.zremrangebyscore(RECENT_KEY, "-inf", ts - RECENT_KEEP)
+        pipe.execute()
+
+
+def forget_recent(client: redis.Redis, phone: str) -> None:
+    """An opt-in: senders may text this phone again."""
+    client.zrem(RECENT_KEY, phone)
+
+
+def _insert(session: Session):
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def is_suppressed(session: Session, phone: str) -> bool:
+    return session.get(Suppression, phone) is not None
+
+
+def opt_out(
+    session: Session,
+    phone: str,
+    source: OptOutSource,
+    now: datetime,
+    *,
+    text: str | None = None,
+    client: redis.Redis | None = None,
+) -> bool:
+    """Opt a phone out everywhere; True if it was not opted out before. Imports never undo it."""
+    stmt = _insert(session)(Suppression).values(phone=phone, source=source.value, created_at=now)
+    stmt = stmt.on_conflict_do_nothing(index_elements=["phone"]).returning(Suppression.phone)
+    added = session.scalar(stmt) is not None
+    member_id = session.scalar(select(Member.id).where(Member.phone == phone))
+    if member_id is not None:
+        session.execute(
+            update(Member)
+            .where(Member.id == member_id, Member.opted_out_at.is_(None))
+            .values(opted_out_at=now, opt_out_source=source.value)
+        )
+    session.add(OptOutEvent(phone=phone, member_id=member_id, kind="opt_out",
+                            source=source.value, text=text, created_at=now))  # fmt: skip
+    if client is not None:
+        # Senders check this right before each request, so a STOP mid-blast also
+        # stops texts a worker has already claimed.
+        remember_recent(client, phone, now)
+    if added:
+        log.info("opted out %s (member %s) by %s", phone[-4:].rjust(len(phone), "*"), member_id,
+                 source.value)  # fmt: skip
+    return bool(added)
 
 
 def opt_out_member(
@@ -28,16 +82,73 @@ def opt_out_member(
     client: redis.Redis | None = None,
     phone: str | None = None,
 ) -> bool:
-    """Opt a member out everywhere; True if they were not already. Never undone by imports."""
-    changed = session.execute(
-        update(Member)
-        .where(Member.id == member_id, Member.opted_out_at.is_(None))
-        .values(opted_out_at=now, opt_out_source=source.value)
-    ).rowcount
-    if client is not None and phone:
-        # Senders check this key right before each request, so a STOP mid-blast
-        # stops texts already claimed by a worker.
-        client.set(recent_key(phone), "1", ex=RECENT_TTL)
-    if changed:
-        log.info("member %s opted out (%s)", member_id, source.value)
-    return bool(changed)
+    """Opt a member out by id (carrier 21610, a volunteer's tag)."""
+    phone = phone or session.scalar(select(Member.phone).where(Member.id == member_id))
+    return opt_out(session, phone, source, now, client=client)
+
+
+def opt_in(
+    session: Session,
+    phone: str,
+    source: OptOutSource,
+    now: datetime,
+    *,
+    text: str | None = None,
+    client: redis.Redis | None = None,
+) -> bool:
+    """Re-subscribe a phone at its owner's request (START, UNSTOP); True if it was opted out."""
+    removed = session.scalar(
+        delete(Suppression).where(Suppression.phone == phone).returning(Suppression.phone)
+    )
+    member_id = session.scalar(select(Member.id).where(Member.phone == phone))
+    if member_id is not None:
+        session.execute(
+            update(Member)
+            .where(Member.id == member_id)
+            .values(opted_out_at=None, opt_out_source=None)
+        )
+    session.add(OptOutEvent(phone=phone, member_id=member_id, kind="opt_in",
+                            source=source.value, text=text, created_at=now))  # fmt: skip
+    if client is not None:
+        forget_recent(client, phone)
+    return bool(removed)
+
+
+def suppressed_among(session: Session, phones: list[str]) -> set[str]:
+    """Which of these phones are opted out (for imports creating members)."""
+    found: set[str] = set()
+    for start in range(0, len(phones), 5000):
+        chunk = phones[start : start + 5000]
+        found.update(session.scalars(select(Suppression.phone).where(Suppression.phone.in_(chunk))))
+    return found
+
+
+def import_suppression_list(
+    session: Session, phones: list[tuple[int, str]], now: datetime, client: redis.Redis | None
+) -> dict:
+    """Opt out every phone of a partner's list: (row number, phone as written) pairs."""
+    added = already = 0
+    rejected = []
+    for row, raw in phones:
+        try:
+            phone = to_e164(raw)
+        except InvalidPhone as exc:
+            rejected.append({"row": row, "reason": str(exc)})
+            continue
+        if opt_out(session, phone, OptOutSource.SUPPRESSION_LIST, now, client=client):
+            added += 1
+        else:
+            already += 1
+    return {"added": added, "already_opted_out": already, "rejected": rejected}
+
+
+def ledger(session: Session, since: datetime | None = None) -> list[dict]:
+    """Every opt-out and opt-in event, oldest first."""
+    query = select(OptOutEvent).order_by(OptOutEvent.id)
+    if since is not None:
+        query = query.where(OptOutEvent.created_at >= since)
+    return [
+        {"phone": e.phone, "member_id": e.member_id, "kind": e.kind, "source": e.source,
+         "text": e.text, "at": e.created_at.isoformat()}
+        for e in session.scalars(query)
+    ]  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -21,9 +22,10 @@ from textbank.carrier import async_client
 from textbank.config import Settings
 from textbank.models import Campaign, CampaignStatus, Member, OptOutSource, OutboundMessage
 from textbank.models import utcnow as default_now
-from textbank.optouts import opt_out_member, recent_key
+from textbank.optouts import opt_out_member
 from textbank.phones import time_zones
 from textbank.ratelimit import AsyncTokenBucket
+from textbank.send_guards import OptOutWatch, TokenReservoir
 from textbank.send_window import SendWindow, WindowCheck, check, validity_seconds
 from textbank.twilio_codes import (
     TWILIO_STATUS,
@@ -47,7 +49,7 @@ class SendOptions:
     callback_base: str
     from_number: str | None = None
     messaging_service_sid: str | None = None
-    concurrency: int = 64
+    concurrency: int = 96
     request_timeout: float = 10.0
     max_tries: int = 5
     # A worker gives a claimed row back to the sweeper after this long, so the
@@ -83,6 +85,7 @@ class SendOptions:
         return int(min(250, max(20, self.rate * 5)))
 
 
+LANES = 3  # claim-send-record loops per job, sharing one concurrency gate
 ENDED_AS = {"failed": MessageStatus.FAILED, "skipped": MessageStatus.SKIPPED}
 
 
@@ -103,6 +106,23 @@ class Outcome:
     twilio_status: str | None = None
     error_code: int | None = None
     error_message: str | None = None
+
+
+ALIVE_TTL = 20  # seconds; a bucket whose sender stops refreshing this is up for grabs
+
+
+def alive_key(campaign_id: int, bucket: int) -> str:
+    """Set while a worker is sending this bucket; gone soon after that worker dies."""
+    return f"textbank:sending:{campaign_id}:{bucket}"
+
+
+async def _heartbeat(aredis, key: str) -> None:
+    while True:
+        try:
+            await aredis.set(key, "1", ex=ALIVE_TTL)
+        except redis.RedisError as exc:
+            log.warning("heartbeat %s: %s", key, exc)
+        await asyncio.sleep(ALIVE_TTL / 4)
 
 
 def campaign_is_sending(session: Session, campaign_id: int) -> bool:
@@ -220,7 +240,7 @@ async def _find_sent(client, row: Claimed, since: datetime) -> tuple[str, str] |
 
 
 async def _send_one(
-    client, row: Claimed, opts: SendOptions, bucket: AsyncTokenBucket, aredis,
+    client, row: Claimed, opts: SendOptions, pace: TokenReservoir, guards: OptOutWatch,
     claimed_at: datetime, deadline: float,
 ) -> Outcome:  # fmt: skip
     ambiguous = False  # an earlier attempt may have been created at Twilio
@@ -237,10 +257,12 @@ async def _send_one(
                 continue
             if found:
                 return Outcome(row, "sent", sid=found[0], twilio_status=found[1])
+        if row.phone in guards.phones:
+            return Outcome(row, "skipped", error_message="opted out while the blast ran")
         try:
-            if await aredis.exists(recent_key(row.phone)):
-                return Outcome(row, "skipped", error_message="opted out while the blast ran")
-            await bucket.acquire()
+            if not guards.healthy:
+                raise redis.ConnectionError("opt-out watch has no fresh answer")
+            await pace.take()
         except redis.RedisError as exc:
             # Without Redis neither the opt-out check nor the pace holds: wait, don't send.
             last_error = f"Redis unavailable: {exc}"
@@ -276,16 +298,15 @@ async def _send_one(
 
 
 async def send_claimed(
-    rows: list[Claimed], opts: SendOptions, client, bucket: AsyncTokenBucket, aredis,
-    claimed_at: datetime,
+    rows: list[Claimed], opts: SendOptions, client, pace: TokenReservoir, guards: OptOutWatch,
+    claimed_at: datetime, gate: asyncio.Semaphore,
 ) -> list[Outcome]:  # fmt: skip
-    """Send rows with up to `concurrency` requests in flight, all paced by the shared bucket."""
+    """Send rows with at most `gate` requests in flight, all paced by the shared bucket."""
     deadline = time.monotonic() + opts.claim_ttl
-    gate = asyncio.Semaphore(opts.concurrency)
 
     async def guarded(row: Claimed) -> Outcome:
         async with gate:
-            return await _send_one(client, row, opts, bucket, aredis, claimed_at, deadline)
+            return await _send_one(client, row, opts, pace, guards, claimed_at, deadline)
 
     return list(await asyncio.gather(*(guarded(r) for r in rows)))
 
@@ -334,7 +355,9 @@ async def send_bucket(
     bucket_range = (bucket * bucket_size, bucket * bucket_size + bucket_size - 1)
     client = async_client(settings, timeout=opts.request_timeout)
     aredis = aioredis.from_url(redis_url)
-    limiter = AsyncTokenBucket(aredis, f"textbank:rate:{opts.sender}", opts.rate)
+    pace = TokenReservoir(
+        AsyncTokenBucket(aredis, f"textbank:rate:{opts.sender}", opts.rate), opts.rate
+    )
     sync_redis = redis.Redis.from_url(redis_url)
 
     def claim_step() -> tuple[list[Claimed], datetime]:
@@ -349,13 +372,29 @@ async def send_bucket(
             record(session, outcomes, now(), sync_redis)
 
     try:
-        while True:
-            rows, stamp = await asyncio.to_thread(claim_step)
-            if not rows:
-                break
-            outcomes = await send_claimed(rows, opts, client, limiter, aredis, stamp)
-            await asyncio.to_thread(record_step, outcomes)
-            report.add(outcomes)
+        # Opt-outs from a minute before the first claim on: the claim itself read the database.
+        async with OptOutWatch(aredis, since=now().timestamp() - 60) as guards:
+            gate = asyncio.Semaphore(opts.concurrency)
+
+            async def lane() -> None:
+                while True:
+                    rows, stamp = await asyncio.to_thread(claim_step)
+                    if not rows:
+                        return
+                    outcomes = await send_claimed(rows, opts, client, pace, guards, stamp, gate)
+                    await asyncio.to_thread(record_step, outcomes)
+                    report.add(outcomes)
+
+            # Lanes overlap one chunk's tail and bookkeeping with the next chunk's sends;
+            # the atomic claim keeps them from ever taking the same row.
+            beat = asyncio.create_task(_heartbeat(aredis, alive_key(campaign_id, bucket)))
+            try:
+                await asyncio.gather(*(lane() for _ in range(LANES)))
+            finally:
+                beat.cancel()
+                with contextlib.suppress(asyncio.CancelledError, redis.RedisError):
+                    await beat
+                    await aredis.delete(alive_key(campaign_id, bucket))
     finally:
         await client.http_client.close()
         await aredis.aclose()

@@ -99,7 +99,7 @@ def due_buckets(session: Session, campaign_id: int, bucket_size: int, now: datet
 def sweep(
     sessions: sessionmaker[Session],
     client: Client,
-    enqueue: Callable[[int, list[int]], None],
+    enqueue: Callable[[int, list[int]], int],
     now: datetime,
     stuck_after: timedelta,
     bucket_size: int,
@@ -119,7 +119,6 @@ def sweep(
             buckets = due_buckets(session, campaign_id, bucket_size, now)
             if not buckets and complete_if_done(session, campaign_id, now):
                 report.completed.append(campaign_id)
-        if buckets:
-            enqueue(campaign_id, buckets)
+        if buckets and enqueue(campaign_id, buckets):
             report.enqueued[campaign_id] = buckets
     return report

@@ -6,7 +6,7 @@ import logging
 import time
 
 import redis
-from rq import Worker
+from rq import SimpleWorker
 
 from textbank.config import Settings
 from workers import context
@@ -19,8 +19,14 @@ SWEEP_LOCK = "textbank:sweep-lock"
 SWEEP_INTERVAL = 15  # seconds
 
 
-class TextbankWorker(Worker):
-    """An RQ worker that also sweeps: the database, not Redis, is the record of what to send."""
+class TextbankWorker(SimpleWorker):
+    """An RQ worker that runs jobs in-process and sweeps between them.
+
+    In-process, not forked: a send job is a few seconds of network I/O, and a fork per
+    job (re-importing the SDK, reconnecting to PostgreSQL and Redis) cost more CPU than
+    the sends. Jobs are idempotent and the database is the record, so a worker that dies
+    mid-job loses nothing: the sweeper reconciles what it held.
+    """
 
     def run_maintenance_tasks(self) -> None:
         super().run_maintenance_tasks()

@@ -9,21 +9,41 @@ from textbank.models.campaign import (
     OutboundMessage,
 )
 from textbank.models.member import Local, Member, MemberTag, OptOutSource
+from textbank.models.reply import (
+    VOLUNTEER_OUTCOME,
+    Classification,
+    Contact,
+    Conversation,
+    InboundMessage,
+    OptOutEvent,
+    Outcome,
+    OutcomeSource,
+    Suppression,
+)
 from textbank.models.user import ApiToken, Role, User
 
 __all__ = [
+    "VOLUNTEER_OUTCOME",
     "ApiToken",
     "Base",
     "Campaign",
     "CampaignKind",
     "CampaignStatus",
     "Channel",
+    "Classification",
+    "Contact",
+    "Conversation",
+    "InboundMessage",
     "Local",
     "Member",
     "MemberTag",
+    "OptOutEvent",
     "OptOutSource",
     "OutboundMessage",
+    "Outcome",
+    "OutcomeSource",
     "Role",
+    "Suppression",
     "UTCDateTime",
     "User",
     "utcnow",

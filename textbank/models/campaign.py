@@ -63,7 +63,7 @@ class OutboundMessage(Base):
     __tablename__ = "outbound_messages"
     __table_args__ = (
         UniqueConstraint("campaign_id", "member_id"),
-        Index("ix_outbound_messages_campaign_status", "campaign_id", "status"),
+        Index("ix_outbound_messages_campaign_status", "campaign_id", "status", "id"),
         Index("ix_outbound_messages_member_created", "member_id", "created_at"),
     )
 

@@ -65,7 +65,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('twilio_sid', name=op.f('uq_outbound_messages_twilio_sid'))
     )
     with op.batch_alter_table('outbound_messages', schema=None) as batch_op:
-        batch_op.create_index('ix_outbound_messages_campaign_status', ['campaign_id', 'status'], unique=False)
+        batch_op.create_index('ix_outbound_messages_campaign_status', ['campaign_id', 'status', 'id'], unique=False)
         batch_op.create_index('ix_outbound_messages_member_created', ['member_id', 'created_at'], unique=False)
 
     # ### end Alembic commands ###

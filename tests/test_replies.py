@@ -1,0 +1,247 @@
+"""POST /twilio/sms: signed replies become opt-outs, outcomes and conversations, exactly once."""
+
+from dataclasses import replace
+
+import pytest
+from blast_helpers import inbound, run_queue, seed, signed_post, texts_by_phone
+from sqlalchemy import func, select
+
+from textbank import create_app
+from textbank.db import session_scope
+from textbank.models import (
+    Campaign,
+    Contact,
+    Conversation,
+    InboundMessage,
+    Member,
+    OptOutEvent,
+    OutboundMessage,
+    Outcome,
+)
+from textbank.twilio_codes import MessageStatus
+
+ANA, LUIS, ROSA, KIM = "+16175550101", "+16175550102", "+16175550103", "+16175550104"
+CAMPAIGN = {
+    "name": "GOTV", "kind": "gotv", "message": "Hi {first_name}, reply YES to pledge to vote.",
+    "translations": {"es": "Hola {first_name}, responde SÍ.", "pt": "Oi {first_name}, SIM?"},
+    "audience": {"locals": ["1199"]},
+    "keywords": {"YES": "pledged_to_vote", "VOLUNTEER": "volunteer"},
+    "replies": {"pledged_to_vote": {"en": "Thank you {first_name}!", "es": "¡Gracias {first_name}!",
+                                    "pt": "Obrigado!"},
+                "volunteer": "A captain will call you."},
+}  # fmt: skip
+
+
+def _texted(sessions, settings, client, auth):
+    """Seed members, launch a campaign and mark its texts sent, as a blast would leave them."""
+    seed(sessions, [("Ana", ANA, "1199", "es"), ("Luis", LUIS, "1199", "en"),
+                    ("Rosa", ROSA, "1199", "pt"), ("Kim", KIM, "1199", "en")])  # fmt: skip
+    response = client.post("/api/v1/campaigns", json=CAMPAIGN, headers=auth)
+    campaign_id = response.get_json()["id"]
+    with session_scope(sessions) as session:
+        campaign = session.get(Campaign, campaign_id)
+        campaign.status = "sending"
+        for i, member in enumerate(session.scalars(select(Member))):
+            session.add(OutboundMessage(campaign_id=campaign_id, member_id=member.id,
+                                        phone=member.phone, body="hi", language=member.language,
+                                        status=MessageStatus.DELIVERED,
+                                        twilio_sid=f"SM{i:032d}"))  # fmt: skip
+    return campaign_id
+
+
+def _reply(client, settings, phone, body, **extra):
+    response = signed_post(client, settings, "/twilio/sms", inbound(phone, body, **extra))
+    assert response.status_code == 200, response.data
+    assert response.mimetype == "application/xml"
+    return response.get_data(as_text=True)
+
+
+def _message_text(twiml: str) -> str | None:
+    import re
+
+    match = re.search(r"<Message>(.*?)</Message>", twiml, re.S)
+    return match.group(1) if match else None
+
+
+def _member(sessions, phone):
+    with session_scope(sessions) as session:
+        return session.scalar(select(Member).where(Member.phone == phone))
+
+
+@pytest.mark.parametrize("body", ["STOP", "Stop.", "stop!!", "  Unsubscribe ", "QUIT",
+                                  "optout", "Stop texting me please"])  # fmt: skip
+def test_opt_out_words_and_phrases(client, settings, sessions, auth, body):
+    _texted(sessions, settings, client, auth)
+    reply = _message_text(_reply(client, settings, LUIS, body))
+    assert reply == ("You are unsubscribed from textbank texts and will get no more. "
+                     "Reply START to re-join.")  # fmt: skip
+    member = _member(sessions, LUIS)
+    assert member.opted_out and member.opt_out_source == "sms_keyword"
+    # One confirmation: a second STOP is recorded but not answered.
+    assert _message_text(_reply(client, settings, LUIS, "STOP")) is None
+    with session_scope(sessions) as session:
+        events = session.scalars(select(OptOutEvent.kind).where(OptOutEvent.phone == LUIS)).all()
+    assert events == ["opt_out", "opt_out"]
+
+
+def test_no_confirmation_when_twilio_handled_the_opt_out(client, settings, sessions, auth):
+    _texted(sessions, settings, client, auth)
+    assert _message_text(_reply(client, settings, LUIS, "STOP", OptOutType="STOP")) is None
+    assert _member(sessions, LUIS).opted_out
+
+
+def test_start_resubscribes_and_help_always_answers(client, settings, sessions, auth):
+    _texted(sessions, settings, client, auth)
+    _reply(client, settings, LUIS, "stop")
+    help_text = _message_text(_reply(client, settings, LUIS, "help"))
+    assert "textbank" in help_text and "STOP" in help_text
+    assert "re-subscribed" in _message_text(_reply(client, settings, LUIS, "Start"))
+    assert not _member(sessions, LUIS).opted_out
+    assert _message_text(_reply(client, settings, LUIS, "INFO")) == help_text
+
+
+@pytest.mark.parametrize(
+    ("phone", "body", "reply"),
+    [(LUIS, "yes!", "Thank you Luis!"), (LUIS, "Yes I will", "Thank you Luis!"),
+     (ANA, "Sí", "¡Gracias Ana!"), (ANA, "si!!", "¡Gracias Ana!"), (ROSA, "Sim", "Obrigado!")],
+)  # fmt: skip
+def test_keywords_in_any_case_and_language(client, settings, sessions, auth, phone, body, reply):
+    campaign_id = _texted(sessions, settings, client, auth)
+    assert _message_text(_reply(client, settings, phone, body)) == reply
+    # The same keyword again records nothing new and is not answered twice.
+    assert _message_text(_reply(client, settings, phone, body)) is None
+    with session_scope(sessions) as session:
+        outcomes = session.execute(select(Outcome.name, Outcome.campaign_id, Outcome.source)).all()
+    assert [tuple(o) for o in outcomes] == [("pledged_to_vote", campaign_id, "sms_keyword")]
+    stats = client.get(f"/api/v1/campaigns/{campaign_id}/stats", headers=auth).get_json()
+    assert (stats["replied"], stats["actions"], stats["volunteers"]) == (
+        1,
+        {"pledged_to_vote": 1},
+        0,
+    )
+
+
+def test_volunteer_sign_up_counts_as_volunteer(client, settings, sessions, auth):
+    campaign_id = _texted(sessions, settings, client, auth)
+    assert _message_text(_reply(client, settings, KIM, "volunteer")) == "A captain will call you."
+    stats = client.get(f"/api/v1/campaigns/{campaign_id}/stats", headers=auth).get_json()
+    assert (stats["volunteers"], stats["actions"]) == (1, {})
+
+
+def test_anything_else_waits_for_a_human(client, settings, sessions, auth):
+    campaign_id = _texted(sessions, settings, client, auth)
+    assert _message_text(_reply(client, settings, LUIS, "Where do I vote?")) is None
+    assert _message_text(_reply(client, settings, LUIS, "And what time?")) is None
+    with session_scope(sessions) as session:
+        conversations = session.scalars(select(Conversation)).all()
+        assert [(c.campaign_id, c.status) for c in conversations] == [(campaign_id, "open")]
+        classes = session.scalars(select(InboundMessage.classification)).all()
+    assert classes == ["conversation", "conversation"]
+
+
+def test_replayed_message_is_stored_and_answered_once(client, settings, sessions, auth):
+    _texted(sessions, settings, client, auth)
+    params = inbound(LUIS, "YES")
+    first = signed_post(client, settings, "/twilio/sms", params)
+    again = signed_post(client, settings, "/twilio/sms", params)
+    assert "<Message>" in first.get_data(as_text=True)
+    assert "<Message>" not in again.get_data(as_text=True)
+    with session_scope(sessions) as session:
+        assert session.scalar(select(func.count()).select_from(InboundMessage)) == 1
+        assert session.scalar(select(func.count()).select_from(Outcome)) == 1
+
+
+@pytest.mark.parametrize("signature", ["", "bm90IGEgc2lnbmF0dXJl"])
+def test_forged_or_unsigned_replies_are_refused(client, settings, sessions, auth, signature):
+    _texted(sessions, settings, client, auth)
+    response = signed_post(client, settings, "/twilio/sms", inbound(LUIS, "STOP"), signature)
+    assert response.status_code == 403
+    assert not _member(sessions, LUIS).opted_out
+    with session_scope(sessions) as session:
+        assert session.scalar(select(func.count()).select_from(InboundMessage)) == 0
+
+
+def test_tampered_body_fails_the_signature(client, settings, sessions, auth):
+    _texted(sessions, settings, client, auth)
+    params = inbound(LUIS, "YES")
+    from twilio.request_validator import RequestValidator
+
+    good = RequestValidator(settings.twilio_auth_token).compute_signature(
+        settings.public_base_url + "/twilio/sms", params)  # fmt: skip
+    response = client.post("/twilio/sms", data={**params, "Body": "STOP"},
+                           headers={"X-Twilio-Signature": good})  # fmt: skip
+    assert response.status_code == 403
+
+
+def test_signature_checked_against_public_url_behind_a_tls_proxy(settings, redis_client):
+    """Twilio signs https://public/...; the proxy hands the app http://127.0.0.1:8000/..."""
+    app = create_app(replace(settings, public_base_url="https://textbank.example.org"))
+    client = app.test_client()
+    params = inbound("+16175550199", "HELP")
+    response = signed_post(client, replace(settings, public_base_url="https://textbank.example.org"),
+                           "/twilio/sms", params)  # fmt: skip
+    assert response.status_code == 200
+    signed_for_internal = signed_post(client, settings, "/twilio/sms", inbound(LUIS, "HELP"))
+    assert signed_for_internal.status_code == 403
+    app.extensions["textbank.engine"].dispose()
+
+
+def test_stranger_is_a_contact_and_their_stop_sticks(client, settings, sessions, auth):
+    stranger = "+16175550188"
+    assert _message_text(_reply(client, settings, stranger, "who is this?")) is None
+    assert "unsubscribed" in _message_text(_reply(client, settings, stranger, "STOP"))
+    with session_scope(sessions) as session:
+        assert session.scalar(select(Contact.phone)) == stranger
+    # Importing them later as a member does not re-subscribe them.
+    seed(sessions, [("New", stranger, "1199", "en")])
+    assert _member(sessions, stranger).opted_out
+
+
+def test_stop_mid_blast_ends_every_further_text(live, auth):
+    seed(live.sessions, [("Ana", ANA, "1199", "en"), ("Luis", LUIS, "1199", "en")])
+    campaign_id = live.client.post("/api/v1/campaigns", json=CAMPAIGN, headers=auth).get_json()[
+        "id"
+    ]
+    live.client.post(f"/api/v1/campaigns/{campaign_id}/launch", headers=auth)
+    # Luis's STOP arrives (through the carrier, signed) after launch, before his turn.
+    live.sandbox.configure(sms_url=f"{live.url}/twilio/sms")
+    import requests
+
+    answer = requests.post(f"{live.sandbox.url}/sandbox/reply",
+                           json={"from": LUIS, "body": "Stop."}, timeout=10).json()  # fmt: skip
+    assert answer["status"] == 200
+    run_queue(live.settings)
+    texts = texts_by_phone(live.sandbox)
+    assert list(texts) == [ANA]
+    # A second campaign later skips him at launch.
+    second = live.client.post("/api/v1/campaigns", json={**CAMPAIGN, "name": "again"}, headers=auth)
+    launched = live.client.post(f"/api/v1/campaigns/{second.get_json()['id']}/launch", headers=auth)
+    assert launched.get_json()["skipped"]["opted_out"] == 1
+
+
+def test_reply_kept_when_processing_fails_then_reprocessed(client, settings, sessions, auth,
+                                                           monkeypatch, redis_client):  # fmt: skip
+    from datetime import timedelta
+
+    from textbank import replies
+    from textbank.models import utcnow
+
+    _texted(sessions, settings, client, auth)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database hiccup")
+
+    monkeypatch.setattr("textbank.webhooks.sms.process_inbound", broken)
+    response = signed_post(client, settings, "/twilio/sms", inbound(LUIS, "YES"))
+    assert response.status_code == 200 and "<Message>" not in response.get_data(as_text=True)
+    with session_scope(sessions) as session:
+        stored = session.scalar(select(InboundMessage))
+        assert (stored.body, stored.processed_at) == ("YES", None)
+        assert stored.error == "RuntimeError: database hiccup"
+
+    done = replies.reprocess_stored(sessions, replies.policy_from_settings(settings),
+                                    utcnow() + timedelta(minutes=1), redis_client)  # fmt: skip
+    assert done == 1
+    with session_scope(sessions) as session:
+        assert session.scalar(select(InboundMessage.classification)) == "keyword"
+        assert session.scalar(select(Outcome.name)) == "pledged_to_vote"

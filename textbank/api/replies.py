@@ -1,0 +1,97 @@
+"""Outcomes and the opt-out ledger over the API."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+
+from flask import Response, jsonify, request
+
+from textbank.api import ApiError, bp
+from textbank.api.auth import MANAGERS, require_role
+from textbank.csvfile import UnreadableFile, decode, normalize_header, read_table
+from textbank.member_fields import PHONE_HEADERS
+from textbank.models import utcnow
+from textbank.optouts import import_suppression_list, ledger
+from textbank.outcomes import OutcomeError, member_outcomes, record_from_api
+from textbank.web import redis_ext
+from textbank.web.database import db
+
+LEDGER_FIELDS = ("phone", "member_id", "kind", "source", "text", "at")
+
+
+@bp.post("/members/<int:member_id>/outcomes")
+@require_role(*MANAGERS)
+def add_outcome(member_id: int):
+    session = db()
+    try:
+        result = record_from_api(session, member_id, request.get_json(silent=True), utcnow())
+    except LookupError as exc:
+        raise ApiError(str(exc), 404) from exc
+    except OutcomeError as exc:
+        raise ApiError(str(exc), 400) from exc
+    session.commit()
+    return jsonify(result), 201 if result["created"] else 200
+
+
+@bp.get("/members/<int:member_id>/outcomes")
+@require_role(*MANAGERS)
+def list_outcomes(member_id: int):
+    return jsonify(outcomes=member_outcomes(db(), member_id))
+
+
+@bp.get("/opt-outs")
+@require_role(*MANAGERS)
+def export_opt_outs():
+    since = request.args.get("since")
+    try:
+        since_at = datetime.fromisoformat(since) if since else None
+    except ValueError as exc:
+        raise ApiError("since must be an ISO date or time, like 2026-11-01", 400) from exc
+    if since_at is not None and since_at.tzinfo is None:
+        since_at = since_at.replace(tzinfo=UTC)
+    events = ledger(db(), since_at)
+    if request.args.get("format", "json") == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=LEDGER_FIELDS)
+        writer.writeheader()
+        writer.writerows(events)
+        return Response(
+            out.getvalue(),
+            mimetype="text/csv",
+            headers={"Content-Disposition": "attachment; filename=opt-outs.csv"},
+        )
+    return jsonify(events=events)
+
+
+def _phones_from_upload() -> list[tuple[int, str]]:
+    payload = request.get_json(silent=True)
+    if isinstance(payload, dict) and isinstance(payload.get("phones"), list):
+        return [(i + 1, str(p)) for i, p in enumerate(payload["phones"])]
+    upload = request.files.get("file")
+    data = upload.read() if upload else request.get_data(cache=False)
+    try:
+        table = read_table(decode(data), PHONE_HEADERS)
+    except UnreadableFile as exc:
+        raise ApiError(f"not a suppression list: {exc}", 400) from exc
+    headers = [normalize_header(h) for h in table.header]
+    column = next((i for i, h in enumerate(headers) if h in PHONE_HEADERS), None)
+    rows = list(table.rows)
+    if column is None:  # a bare list of numbers, one per line, header included
+        return [(1, table.header[0]), *((n, cells[0]) for n, cells in rows if cells)]
+    return [
+        (n, cells[column]) for n, cells in rows if len(cells) > column and cells[column].strip()
+    ]
+
+
+@bp.post("/opt-outs")
+@require_role(*MANAGERS)
+def import_opt_outs():
+    phones = _phones_from_upload()
+    if not phones:
+        raise ApiError("the suppression list has no phone numbers", 400)
+    session = db()
+    result = import_suppression_list(session, phones, utcnow(), redis_ext.client())
+    session.commit()
+    return jsonify(result)

@@ -1,0 +1,96 @@
+"""Reading a reply: opt-out, opt-in and help words, and a campaign's keywords in any language."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+
+# Twilio's default opt-out set: carriers expect every one of them to work.
+OPT_OUT_WORDS = frozenset(
+    {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
+)
+OPT_IN_WORDS = frozenset({"START", "UNSTOP"})
+HELP_WORDS = frozenset({"HELP", "INFO"})
+STATS_WORDS = frozenset({"STATS"})
+DEFAULT_OPT_OUT_PHRASES = (
+    "stop texting me",
+    "stop texting",
+    "stop messaging me",
+    "remove me",
+    "take me off your list",
+    "unsubscribe me",
+    "do not text me",
+    "dont text me",
+    "no more texts",
+    "leave me alone",
+    "para de escribirme",
+    "no me escriban",
+)
+
+# The same keyword as members write it in the languages campaigns are translated into.
+KEYWORD_TRANSLATIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    "YES": {"es": ("SI",), "pt": ("SIM",), "fr": ("OUI",), "ht": ("WI",), "vi": ("CO",),
+            "it": ("SI",), "kea": ("SIN",), "tl": ("OO",)},
+    "NO": {"es": ("NO",), "pt": ("NAO",), "fr": ("NON",), "ht": ("NON",), "vi": ("KHONG",)},
+    "SIGN": {"es": ("FIRMA", "FIRMAR", "FIRMO"), "pt": ("ASSINAR", "ASSINO"),
+             "fr": ("SIGNER",), "ht": ("SIYEN",)},
+    "VOLUNTEER": {"es": ("VOLUNTARIO", "VOLUNTARIA"), "pt": ("VOLUNTARIO", "VOLUNTARIA"),
+                  "fr": ("BENEVOLE",), "ht": ("VOLONTE",)},
+    "PLEDGE": {"es": ("PROMETO",), "pt": ("PROMETO",)},
+    "VOTE": {"es": ("VOTO", "VOTAR"), "pt": ("VOTO", "VOTAR")},
+}  # fmt: skip
+
+_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def fold(text: str) -> str:
+    """'  Sí!! ' -> 'SI': upper case, no accents, letters and digits only."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _NON_WORD.sub("", plain).upper()
+
+
+def words(text: str) -> list[str]:
+    return [w for w in (fold(part) for part in text.split()) if w]
+
+
+def phrase_key(text: str) -> str:
+    """Lower-case words joined by single spaces, accents and punctuation dropped."""
+    return " ".join(w.lower() for w in words(text))
+
+
+def is_opt_out(text: str, phrases: Iterable[str] = DEFAULT_OPT_OUT_PHRASES) -> bool:
+    """STOP and friends as the whole message ('Stop.', 'stop!!'), or an opt-out phrase."""
+    if fold(text) in OPT_OUT_WORDS:
+        return True
+    key = phrase_key(text)
+    return any(key == phrase_key(p) or key.startswith(phrase_key(p) + " ") for p in phrases)
+
+
+def whole_word(text: str, vocabulary: frozenset[str]) -> bool:
+    return fold(text) in vocabulary
+
+
+def keyword_table(keywords: Mapping[str, str], languages: Iterable[str]) -> dict[str, str]:
+    """Every spelling that records an outcome: the campaign's words and their translations."""
+    table: dict[str, str] = {}
+    for word, outcome in keywords.items():
+        key = fold(word)
+        table[key] = outcome
+        for lang in languages:
+            for variant in KEYWORD_TRANSLATIONS.get(key, {}).get(lang, ()):
+                table.setdefault(variant, outcome)
+    return table
+
+
+def match_keyword(text: str, table: Mapping[str, str]) -> tuple[str, str] | None:
+    """(keyword, outcome) when the reply is a keyword, alone or leading a short reply."""
+    whole = fold(text)
+    if whole in table:
+        return whole, table[whole]
+    parts = words(text)
+    # 'Yes I will' counts; a long message that merely starts with 'yes' goes to a human.
+    if parts and len(parts) <= 4 and parts[0] in table:
+        return parts[0], table[parts[0]]
+    return None

@@ -1,0 +1,257 @@
+"""Inbound texts: store first, then read them and act: opt-out, opt-in, help, keyword, human."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import redis
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from textbank import keywords as kw
+from textbank.models import (
+    Campaign,
+    Classification,
+    Contact,
+    Conversation,
+    InboundMessage,
+    Member,
+    OptOutSource,
+    OutboundMessage,
+    OutcomeSource,
+)
+from textbank.optouts import is_suppressed, opt_in, opt_out
+from textbank.outcomes import record_outcome
+from textbank.phones import InvalidPhone, to_e164
+from textbank.rendering import render
+from textbank.twilio_codes import ACCEPTED
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReplyPolicy:
+    """How textbank answers: who we are, what counts as STOP, how far back a reply attributes."""
+
+    org_name: str
+    help_text: str | None = None
+    opt_out_phrases: tuple[str, ...] = kw.DEFAULT_OPT_OUT_PHRASES
+    attribution_window: timedelta = timedelta(days=7)
+
+    def help_reply(self) -> str:
+        return self.help_text or (
+            f"{self.org_name}: texts from your union about campaigns and actions. "
+            "Msg & data rates may apply. Reply STOP to opt out."
+        )
+
+    def opt_out_reply(self) -> str:
+        return (
+            f"You are unsubscribed from {self.org_name} texts and will get no more. "
+            "Reply START to re-join."
+        )
+
+    def opt_in_reply(self) -> str:
+        return f"You are re-subscribed to {self.org_name} texts. Reply STOP to opt out."
+
+
+def policy_from_settings(settings) -> ReplyPolicy:
+    return ReplyPolicy(
+        org_name=settings.org_name,
+        help_text=settings.help_text,
+        opt_out_phrases=settings.opt_out_phrases,
+        attribution_window=timedelta(days=settings.reply_window_days),
+    )
+
+
+@dataclass
+class Decision:
+    classification: Classification
+    reply: str | None = None
+    outcome: str | None = None
+    extras: dict = field(default_factory=dict)
+
+
+def store_inbound(session: Session, params: Mapping[str, str], now: datetime) -> int | None:
+    """Keep the text before anything else; None when Twilio is retrying one we already have."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = (
+        insert(InboundMessage)
+        .values(
+            twilio_sid=params["MessageSid"],
+            from_phone=params.get("From", ""),
+            to_phone=params.get("To"),
+            body=params.get("Body", ""),
+            params=dict(params),
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["twilio_sid"])
+        .returning(InboundMessage.id)
+    )
+    return session.scalar(stmt)
+
+
+def attribute_campaign(
+    session: Session, member_id: int, now: datetime, window: timedelta
+) -> Campaign | None:
+    """The campaign that texted this member most recently, within the window."""
+    campaign_id = session.scalar(
+        select(OutboundMessage.campaign_id)
+        .where(
+            OutboundMessage.member_id == member_id,
+            OutboundMessage.status.in_(ACCEPTED),
+            OutboundMessage.created_at >= now - window,
+        )
+        .order_by(OutboundMessage.created_at.desc(), OutboundMessage.id.desc())
+        .limit(1)
+    )
+    return session.get(Campaign, campaign_id) if campaign_id else None
+
+
+def _contact_id(session: Session, phone: str, now: datetime) -> int:
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(Contact).values(phone=phone, first_seen_at=now, last_seen_at=now)
+    stmt = stmt.on_conflict_do_update(index_elements=["phone"], set_={"last_seen_at": now})
+    session.execute(stmt)
+    return session.scalar(select(Contact.id).where(Contact.phone == phone))
+
+
+def _open_conversation(
+    session: Session, member_id: int | None, contact_id: int | None, campaign_id: int | None,
+    now: datetime,
+) -> int:  # fmt: skip
+    """Reuse the open conversation for this person and campaign, or start one."""
+    who = (
+        Conversation.member_id == member_id if member_id else Conversation.contact_id == contact_id
+    )
+    conversation = session.scalar(
+        select(Conversation).where(
+            who,
+            Conversation.campaign_id == campaign_id
+            if campaign_id
+            else Conversation.campaign_id.is_(None),
+            Conversation.status == "open",
+        )
+    )
+    if conversation is None:
+        conversation = Conversation(member_id=member_id, contact_id=contact_id,
+                                    campaign_id=campaign_id, created_at=now)  # fmt: skip
+        session.add(conversation)
+    conversation.last_message_at = now
+    session.flush()
+    return conversation.id
+
+
+def _reply_text(campaign: Campaign, outcome: str, member: Member) -> str | None:
+    reply = campaign.replies.get(outcome)
+    if isinstance(reply, dict):
+        reply = reply.get(member.language) or reply.get("en") or next(iter(reply.values()), None)
+    if not reply:
+        return None
+    values = {"first_name": member.first_name, "last_name": member.last_name,
+              "worksite": member.worksite,
+              "local": member.local.number if member.local else None}  # fmt: skip
+    return render(reply, values)
+
+
+def _classify(
+    session: Session, message: InboundMessage, phone: str, member: Member | None,
+    contact_id: int | None, campaign: Campaign | None, policy: ReplyPolicy, now: datetime,
+    client: redis.Redis | None,
+) -> Decision:  # fmt: skip
+    body = message.body
+    twilio_handled = message.params.get("OptOutType")  # Advanced Opt-Out already answered
+    if kw.is_opt_out(body, policy.opt_out_phrases):
+        changed = opt_out(session, phone, OptOutSource.SMS_KEYWORD, now, text=body, client=client)
+        send = changed and not twilio_handled
+        return Decision(Classification.OPT_OUT, policy.opt_out_reply() if send else None)
+    if kw.whole_word(body, kw.OPT_IN_WORDS):
+        changed = opt_in(session, phone, OptOutSource.SMS_KEYWORD, now, text=body, client=client)
+        send = changed and not twilio_handled
+        return Decision(Classification.OPT_IN, policy.opt_in_reply() if send else None)
+    if kw.whole_word(body, kw.HELP_WORDS):
+        return Decision(Classification.HELP, None if twilio_handled else policy.help_reply())
+    if member is not None and campaign is not None:
+        languages = [member.language, *campaign.translations]
+        match = kw.match_keyword(body, kw.keyword_table(campaign.keywords, languages))
+        if match:
+            keyword, outcome = match
+            created = record_outcome(session, member.id, campaign.id, outcome,
+                                     OutcomeSource.SMS_KEYWORD, now,
+                                     inbound_message_id=message.id)  # fmt: skip
+            reply = None
+            if created and not is_suppressed(session, phone):
+                reply = _reply_text(campaign, outcome, member)
+            message.keyword = keyword
+            return Decision(Classification.KEYWORD, reply, outcome)
+    message.conversation_id = _open_conversation(
+        session, member.id if member else None, contact_id, campaign.id if campaign else None, now
+    )
+    return Decision(Classification.CONVERSATION)
+
+
+def process_inbound(
+    session: Session, inbound_id: int, policy: ReplyPolicy, now: datetime,
+    client: redis.Redis | None = None,
+) -> Decision:  # fmt: skip
+    """Attribute and act on a stored inbound text; safe to run again on the same one."""
+    message = session.get(InboundMessage, inbound_id)
+    if message.processed_at is not None:
+        return Decision(Classification(message.classification))
+    try:
+        phone = to_e164(message.from_phone)
+    except InvalidPhone:
+        phone = message.from_phone  # short codes and odd senders still get STOP and HELP
+    member = session.scalar(select(Member).where(Member.phone == phone))
+    contact_id = None if member else _contact_id(session, phone, now)
+    campaign = (
+        attribute_campaign(session, member.id, now, policy.attribution_window) if member else None
+    )
+    decision = _classify(session, message, phone, member, contact_id, campaign, policy, now, client)
+    session.execute(
+        update(InboundMessage)
+        .where(InboundMessage.id == inbound_id)
+        .values(
+            member_id=member.id if member else None,
+            contact_id=contact_id,
+            campaign_id=campaign.id if campaign else None,
+            conversation_id=message.conversation_id,
+            keyword=message.keyword,
+            classification=decision.classification.value,
+            reply_body=decision.reply,
+            processed_at=now,
+        )
+    )
+    log.info("inbound %s (member %s, campaign %s): %s", inbound_id, member.id if member else None,
+             campaign.id if campaign else None, decision.classification.value)  # fmt: skip
+    return decision
+
+
+def reprocess_stored(
+    sessions, policy: ReplyPolicy, now: datetime, client: redis.Redis | None,
+    older_than: timedelta = timedelta(seconds=30), limit: int = 500,
+) -> int:  # fmt: skip
+    """Act on replies whose first processing failed; they were stored, so none is lost."""
+    with sessions() as session:
+        ids = session.scalars(
+            select(InboundMessage.id)
+            .where(
+                InboundMessage.processed_at.is_(None), InboundMessage.created_at < now - older_than
+            )
+            .order_by(InboundMessage.id)
+            .limit(limit)
+        ).all()
+    done = 0
+    for inbound_id in ids:
+        try:
+            with sessions.begin() as session:
+                process_inbound(session, inbound_id, policy, now, client)
+            done += 1
+        except Exception:
+            # One bad message must not stop the others; it stays unprocessed for next time.
+            log.exception("inbound %s: reprocessing failed", inbound_id)
+    return done

@@ -1,0 +1,77 @@
+"""What a sender consults before each request: recent opt-outs and the shared pace."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import redis
+import redis.asyncio as aioredis
+
+from textbank.optouts import RECENT_KEY
+from textbank.ratelimit import AsyncTokenBucket
+
+log = logging.getLogger(__name__)
+
+
+class OptOutWatch:
+    """A local copy of recent opt-outs, refreshed from Redis a few times a second.
+
+    One Redis call per interval instead of one per message; a STOP reaches every
+    sender within `interval` seconds.
+    """
+
+    def __init__(self, client: aioredis.Redis, since: float, interval: float = 0.2) -> None:
+        self._client = client
+        self._since = since
+        self._interval = interval
+        self.phones: set[str] = set()
+        self._task: asyncio.Task | None = None
+        self.healthy = False
+
+    async def refresh(self) -> None:
+        entries = await self._client.zrangebyscore(RECENT_KEY, self._since, "+inf", withscores=True)
+        for phone, score in entries:
+            self.phones.add(phone.decode() if isinstance(phone, bytes) else phone)
+            self._since = max(self._since, score)
+        self.healthy = True
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await self.refresh()
+            except redis.RedisError as exc:
+                self.healthy = False  # senders hold off until it answers again
+                log.warning("opt-out watch: Redis unavailable (%s)", exc)
+
+    async def __aenter__(self) -> OptOutWatch:
+        await self.refresh()
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+class TokenReservoir:
+    """Takes tokens from the shared bucket a block at a time and hands them out locally."""
+
+    def __init__(self, bucket: AsyncTokenBucket, rate: float) -> None:
+        self._bucket = bucket
+        # A twentieth of a second's worth: few Redis calls, and bursts stay small.
+        self._block = max(1, min(25, int(rate / 20)))
+        self._tokens = 0
+        self._lock = asyncio.Lock()
+
+    async def take(self) -> None:
+        if self._tokens == 0:
+            async with self._lock:
+                if self._tokens == 0:
+                    await self._bucket.acquire(self._block)
+                    self._tokens = self._block
+        self._tokens -= 1
