@@ -45,7 +45,8 @@ def test_unknown_field_is_named_with_the_allowed_ones():
     with pytest.raises(TemplateError) as info:
         check_template("Hi {nickname}!")
     assert str(info.value) == (
-        "unknown merge field {nickname}; use {first_name}, {last_name}, {local} or {worksite}"
+        "unknown merge field {nickname}; use {first_name}, {last_name}, {local}, {worksite} "
+        "or {local_stats}"
     )
 
 
@@ -55,7 +56,7 @@ def test_every_unknown_field_is_named_once():
     message = str(info.value)
     assert message.startswith("unknown merge fields {nickname} {zip};")
     assert message.count("{nickname}") == 1
-    assert "{first_name}, {last_name}, {local} or {worksite}" in message
+    assert "{first_name}, {last_name}, {local}, {worksite} or {local_stats}" in message
 
 
 def test_field_names_are_case_sensitive():

@@ -13,7 +13,7 @@ from textbank.member_fields import (
 )
 from textbank.models import Local, Member, MemberTag
 
-FILTERS = ("locals", "tags", "statuses", "languages")
+FILTERS = ("locals", "tags", "statuses", "languages", "leaders")
 
 
 def normalize_audience(audience: object) -> dict[str, list[str]]:
@@ -31,8 +31,13 @@ def normalize_audience(audience: object) -> dict[str, list[str]]:
         "statuses": normalize_status,
         "languages": normalize_language,
     }
-    result: dict[str, list[str]] = {}
-    for key in FILTERS:
+    result: dict = {}
+    leaders = audience.get("leaders", False)
+    if not isinstance(leaders, bool):
+        raise FieldError("audience.leaders must be true or false")
+    if leaders:
+        result["leaders"] = True
+    for key in FILTERS[:-1]:
         values = audience.get(key) or []
         if isinstance(values, str):
             values = [values]
@@ -57,6 +62,8 @@ def audience_filter(audience: dict[str, list[str]]) -> list:
         clauses.append(Member.status.in_(audience["statuses"]))
     if audience.get("languages"):
         clauses.append(Member.language.in_(audience["languages"]))
+    if audience.get("leaders"):
+        clauses.append(Member.is_leader.is_(True))
     return clauses
 
 

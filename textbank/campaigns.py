@@ -9,6 +9,7 @@ from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
 from textbank.audience import audience_size, normalize_audience
+from textbank.engagement import CONVERSATIONAL
 from textbank.keywords import fold
 from textbank.member_fields import FieldError, normalize_language
 from textbank.models import (
@@ -17,7 +18,6 @@ from textbank.models import (
     CampaignKind,
     CampaignStatus,
     Channel,
-    Classification,
     InboundMessage,
     Member,
     OutboundMessage,
@@ -119,7 +119,11 @@ def validate_campaign(data: Mapping) -> dict:
 
 
 def describe_audience(audience: dict[str, list[str]]) -> str:
-    parts = [f"{key} {', '.join(values)}" for key, values in audience.items() if values]
+    parts = [
+        "local leaders" if key == "leaders" else f"{key} {', '.join(values)}"
+        for key, values in audience.items()
+        if values
+    ]
     return "; ".join(parts) or "all members"
 
 
@@ -225,7 +229,7 @@ def reply_stats(session: Session, campaign: Campaign) -> dict:
     replied = session.scalar(
         select(func.count(distinct(InboundMessage.member_id))).where(
             InboundMessage.campaign_id == campaign.id,
-            InboundMessage.classification.not_in((Classification.OPT_OUT, Classification.OPT_IN)),
+            InboundMessage.classification.in_(CONVERSATIONAL),
         )
     )
     opted_out_rows = session.scalar(

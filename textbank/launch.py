@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from textbank.audience import audience_members
 from textbank.bulk import bulk_insert
 from textbank.campaigns import check_audience
+from textbank.digests import stats_by_local
 from textbank.models import Campaign, CampaignStatus, Member, OutboundMessage, utcnow
 from textbank.phones import looks_e164, time_zones
 from textbank.rendering import measure, render
@@ -86,6 +87,10 @@ def launch_campaign(
             return result
         audience, cursor = campaign.audience, campaign.snapshot_cursor
         templates = {"": campaign.message, **campaign.translations}
+        # Counts per local, computed once, for templates that text them back to leaders.
+        local_stats = (
+            stats_by_local(session) if any("{local_stats}" in t for t in templates.values()) else {}
+        )
     seen_phones: set[str] = set()
     if cursor:  # resuming: phones already snapshotted count as seen
         with sessions() as session:
@@ -118,7 +123,7 @@ def launch_campaign(
                     continue
                 seen_phones.add(phone)
                 template = templates.get(m.language) or templates[""]
-                body = render(template, m._mapping)
+                body = render(template, {**m._mapping, "local_stats": local_stats.get(m.local, "")})
                 zones = time_zones(phone)
                 gate = gates.get(zones) or gates.setdefault(zones, check(window, zones, stamp))
                 deferred = not gate.open

@@ -10,7 +10,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from textbank.models import Campaign, Member, Outcome, OutcomeSource
+from textbank.engagement import Step, mark
+from textbank.models import VOLUNTEER_OUTCOME, Campaign, Member, Outcome, OutcomeSource
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
@@ -38,9 +39,11 @@ def record_outcome(
         "source": source.value, "inbound_message_id": inbound_message_id,
         "note": note, "created_at": now,
     }  # fmt: skip
+    step = Step.VOLUNTEERED if name == VOLUNTEER_OUTCOME else Step.ACTED
     if campaign_id is None:  # phone-bank or event results outside a campaign: each is its own
         session.add(Outcome(**values))
         session.flush()
+        mark(session, [member_id], step, now)
         return True
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     stmt = (
@@ -52,7 +55,10 @@ def record_outcome(
         )
         .returning(Outcome.id)
     )
-    return session.scalar(stmt) is not None
+    created = session.scalar(stmt) is not None
+    if created:
+        mark(session, [member_id], step, now)
+    return created
 
 
 def record_from_api(session: Session, member_id: int, data: object, now: datetime) -> dict:

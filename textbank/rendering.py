@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-MERGE_FIELDS: tuple[str, ...] = ("first_name", "last_name", "local", "worksite")
+MERGE_FIELDS: tuple[str, ...] = ("first_name", "last_name", "local", "worksite", "local_stats")
 
 # GSM 03.38 basic character set, in table order (0x1B, the escape to the extension table,
 # is left out: it is not a character anyone types).

@@ -14,6 +14,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from textbank import keywords as kw
+from textbank.digests import local_stats_text
+from textbank.engagement import CONVERSATIONAL, Step, mark
 from textbank.models import (
     Campaign,
     Classification,
@@ -175,6 +177,13 @@ def _classify(
         return Decision(Classification.OPT_IN, policy.opt_in_reply() if send else None)
     if kw.whole_word(body, kw.HELP_WORDS):
         return Decision(Classification.HELP, None if twilio_handled else policy.help_reply())
+    if (
+        member is not None
+        and member.is_leader
+        and member.local
+        and kw.whole_word(body, kw.STATS_WORDS)
+    ):
+        return Decision(Classification.STATS, local_stats_text(session, member.local.number))
     if member is not None and campaign is not None:
         languages = [member.language, *campaign.translations]
         match = kw.match_keyword(body, kw.keyword_table(campaign.keywords, languages))
@@ -226,6 +235,8 @@ def process_inbound(
             processed_at=now,
         )
     )
+    if member is not None and decision.classification in CONVERSATIONAL:
+        mark(session, [member.id], Step.REPLIED, now)
     log.info("inbound %s (member %s, campaign %s): %s", inbound_id, member.id if member else None,
              campaign.id if campaign else None, decision.classification.value)  # fmt: skip
     return decision

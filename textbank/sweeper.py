@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
+from textbank.engagement import Step, mark
 from textbank.models import Campaign, CampaignStatus, OutboundMessage
 from textbank.sender import complete_if_done
 from textbank.twilio_codes import TWILIO_STATUS, WAITING, MessageStatus
@@ -45,7 +46,7 @@ def reconcile_stuck(
 ) -> tuple[int, int]:
     """Resolve rows left in `sending` by a dead worker: record what Twilio has, free the rest."""
     stuck = session.execute(
-        select(T.c.id, T.c.phone, T.c.body, T.c.claimed_at).where(
+        select(T.c.id, T.c.member_id, T.c.phone, T.c.body, T.c.claimed_at).where(
             T.c.campaign_id == campaign_id,
             T.c.status == MessageStatus.SENDING,
             T.c.claimed_at < cutoff,
@@ -69,6 +70,7 @@ def reconcile_stuck(
                     sent_at=message.date_created or now, updated_at=now,
                 )
             )  # fmt: skip
+            mark(session, [row.member_id], Step.TEXTED, now)
             found += 1
         else:
             session.execute(

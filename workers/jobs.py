@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import redis
 import uvloop
 from rq import Retry
 from rq.job import Job, JobStatus
+from sqlalchemy import select
 
+from textbank.campaigns import CampaignError
 from textbank.carrier import rest_client
-from textbank.launch import BUCKET, LaunchResult, launch_campaign
-from textbank.models import utcnow
+from textbank.digests import start_digest
+from textbank.launch import BUCKET, LaunchResult, ensure_launchable, launch_campaign
+from textbank.models import Campaign, DigestSchedule, utcnow
 from textbank.replies import policy_from_settings, reprocess_stored
 from textbank.sender import SendOptions, alive_key
 from textbank.sender import send_bucket as send_bucket_rows
@@ -92,6 +95,7 @@ def sweep_campaigns() -> dict:
         BUCKET,
     )
     result = asdict(report)
+    result["digests_scheduled"] = schedule_overdue_digests()
     result["replies_reprocessed"] = reprocess_stored(
         ctx.sessions, policy_from_settings(ctx.settings), utcnow(), ctx.redis
     )
@@ -112,3 +116,50 @@ def queue_due(session, connection: redis.Redis, campaign_id: int) -> int:
     """Queue the buckets with rows due now (after a resume), without waiting for the sweeper."""
     buckets = due_buckets(session, campaign_id, BUCKET, utcnow())
     return enqueue_buckets(connection, campaign_id, buckets) if buckets else 0
+
+
+def digest_job_id(schedule_id: int, slot: datetime) -> str:
+    return f"textbank-digest-{schedule_id}-{int(slot.timestamp())}"
+
+
+def schedule_digest(connection: redis.Redis, schedule: DigestSchedule) -> bool:
+    """Put the schedule's next slot on RQ's scheduler; False if it is already there."""
+    job_id = digest_job_id(schedule.id, schedule.next_run_at)
+    existing = Job.fetch_many([job_id], connection=connection)[0]
+    if existing is not None and existing.get_status(refresh=False) in ACTIVE:
+        return False
+    queue(QueueName.DEFAULT, connection).enqueue_at(
+        schedule.next_run_at, send_digest, schedule.id, schedule.next_run_at.isoformat(),
+        job_id=job_id, retry=Retry(max=3, interval=[30, 120, 600]),
+        description=f"digest {schedule.id} for {schedule.next_run_at.isoformat()}",
+    )  # fmt: skip
+    return True
+
+
+def send_digest(schedule_id: int, slot_iso: str) -> dict:
+    """Text every local's leaders their counts, through the ordinary blast pipeline."""
+    ctx = context.get()
+    slot = datetime.fromisoformat(slot_iso)
+    with ctx.sessions.begin() as session:
+        campaign_id = start_digest(session, schedule_id, slot)
+        schedule = session.get(DigestSchedule, schedule_id)
+    if schedule is not None and schedule.enabled:
+        schedule_digest(ctx.redis, schedule)
+    if campaign_id is None:
+        return {"schedule": schedule_id, "skipped": "already sent or disabled"}
+    with ctx.sessions() as session:
+        try:
+            ensure_launchable(session, session.get(Campaign, campaign_id))
+        except CampaignError as exc:
+            log.warning("digest %s: %s", schedule_id, exc)
+            return {"schedule": schedule_id, "campaign": campaign_id, "skipped": str(exc)}
+    result = launch_now(ctx.sessions, ctx.settings, ctx.redis, campaign_id)
+    return {"schedule": schedule_id, "campaign": campaign_id, **result.to_dict()}
+
+
+def schedule_overdue_digests() -> int:
+    """Requeue digest slots Redis lost (a restart empties RQ's scheduler)."""
+    ctx = context.get()
+    with ctx.sessions() as session:
+        due = session.scalars(select(DigestSchedule).where(DigestSchedule.enabled.is_(True))).all()
+    return sum(schedule_digest(ctx.redis, schedule) for schedule in due)

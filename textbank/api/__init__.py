@@ -30,7 +30,13 @@ def _http_error(exc: HTTPException):
 
 
 def init_app(app: Flask) -> None:
-    from textbank.api import campaigns, members, replies  # noqa: F401 - registers routes on bp
+    from textbank.api import (  # noqa: F401 - registers routes on bp
+        campaigns,
+        digests,
+        members,
+        replies,
+        reports,
+    )
 
     app.register_blueprint(bp)
     app.register_error_handler(HTTPException, _http_error)

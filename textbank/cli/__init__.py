@@ -20,7 +20,7 @@ def main() -> None:
 
 def init_app(app: Flask) -> None:
     """Attach textbank's commands to the app, where both `textbank` and tests find them."""
-    from textbank.cli import accounts, campaigns, db, dev, members, sandbox, worker
+    from textbank.cli import accounts, campaigns, db, dev, members, report, sandbox, worker
 
-    for module in (accounts, campaigns, db, dev, members, sandbox, worker):
+    for module in (accounts, campaigns, db, dev, members, report, sandbox, worker):
         module.register(app.cli)

@@ -6,6 +6,7 @@ from textbank.models.campaign import (
     CampaignKind,
     CampaignStatus,
     Channel,
+    DigestSchedule,
     OutboundMessage,
 )
 from textbank.models.member import Local, Member, MemberTag, OptOutSource
@@ -33,6 +34,7 @@ __all__ = [
     "Classification",
     "Contact",
     "Conversation",
+    "DigestSchedule",
     "InboundMessage",
     "Local",
     "Member",

@@ -17,6 +17,7 @@ class CampaignKind(StrEnum):
     PETITION = "petition"
     VOLUNTEER = "volunteer"
     SURVEY = "survey"
+    DIGEST = "digest"  # engagement counts texted to local leaders on a schedule
 
 
 class Channel(StrEnum):
@@ -46,6 +47,8 @@ class Campaign(Base):
     audience: Mapped[dict] = mapped_column(JSON, default=dict)
     keywords: Mapped[dict] = mapped_column(JSON, default=dict)
     replies: Mapped[dict] = mapped_column(JSON, default=dict)
+    # Shares of the audience the organizers aim for: conversations, actions, activists.
+    goals: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
     status: Mapped[str] = mapped_column(String(16), default=CampaignStatus.DRAFT)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     launched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -55,6 +58,22 @@ class Campaign(Base):
     skipped_opted_out: Mapped[int] = mapped_column(default=0)
     skipped_invalid: Mapped[int] = mapped_column(default=0)
     skipped_duplicate: Mapped[int] = mapped_column(default=0)
+
+
+class DigestSchedule(Base):
+    """A daily or weekly text of their local's counts to every local's leaders."""
+
+    __tablename__ = "digest_schedules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    frequency: Mapped[str] = mapped_column(String(8))  # daily | weekly
+    weekday: Mapped[int | None]  # 0 = Monday, for weekly digests
+    hour: Mapped[int] = mapped_column(default=9)
+    timezone: Mapped[str] = mapped_column(String(64), default="America/New_York")
+    enabled: Mapped[bool] = mapped_column(default=True)
+    next_run_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class OutboundMessage(Base):

@@ -51,6 +51,14 @@ class Member(Base):
     opt_out_source: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # First time each engagement step happened, across all campaigns: the per-local
+    # report counts these in one pass instead of joining millions of messages.
+    first_texted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_acted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_volunteered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     local: Mapped[Local | None] = relationship(lazy="joined")
     tag_rows: Mapped[list[MemberTag]] = relationship(

@@ -1,0 +1,41 @@
+"""Per-member engagement firsts: texted, delivered, failed, replied, acted, volunteered."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from textbank.models import Classification, Member
+
+M = Member.__table__
+
+
+class Step(StrEnum):
+    TEXTED = "texted"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    REPLIED = "replied"
+    ACTED = "acted"
+    VOLUNTEERED = "volunteered"
+
+
+# Replies that are a conversation; an opt-out or opt-in is not one.
+CONVERSATIONAL = tuple(
+    c for c in Classification if c not in (Classification.OPT_OUT, Classification.OPT_IN)
+)
+
+
+def mark(session: Session, member_ids: Iterable[int], step: Step, now: datetime) -> None:
+    """Record the first time each member reached `step`; later times leave it alone."""
+    ids = sorted(set(member_ids))
+    column = M.c[f"first_{step.value}_at"]
+    for start in range(0, len(ids), 5000):
+        session.execute(
+            update(M)
+            .where(M.c.id.in_(ids[start : start + 5000]), column.is_(None))
+            .values({column: now})
+        )

@@ -1,0 +1,71 @@
+"""Engagement reports as a table, JSON or CSV, and the filters people type."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime
+
+from textbank.reports import MEASURES, ReportFilter
+
+RATES = ("conversation_rate", "action_rate", "activist_rate")
+
+
+class ReportArgsError(ValueError):
+    """A filter that cannot be read; the message names it."""
+
+
+def parse_time(value: str | None, name: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ReportArgsError(f"{name} must be a date like 2026-11-01, got {value!r}") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def report_filter(
+    campaign: str | None, local: str | None, since: str | None, until: str | None
+) -> ReportFilter:
+    campaign_id = None
+    if campaign:
+        if not str(campaign).isdigit():
+            raise ReportArgsError(f"campaign must be a campaign id, got {campaign!r}")
+        campaign_id = int(campaign)
+    return ReportFilter(campaign_id, local or None, parse_time(since, "from"),
+                        parse_time(until, "to"))  # fmt: skip
+
+
+def _columns(by: str) -> list[str]:
+    return [by, *MEASURES, *RATES]
+
+
+def to_csv(report: dict, by: str) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=_columns(by), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(report["rows"])
+    writer.writerow({by: "TOTAL", **report["total"]})
+    return out.getvalue()
+
+
+def to_json(report: dict) -> str:
+    return json.dumps(report, indent=2)
+
+
+def to_table(report: dict, by: str) -> str:
+    """A plain-text table for the terminal, rates as percentages."""
+    columns = _columns(by)
+    rows = [*report["rows"], {by: "TOTAL", **report["total"]}]
+
+    def cell(row: dict, col: str) -> str:
+        value = row.get(col, "")
+        return f"{value:.1%}" if col in RATES else str(value)
+
+    widths = {c: max(len(c), *(len(cell(r, c)) for r in rows)) for c in columns}
+    lines = ["  ".join(c.ljust(widths[c]) for c in columns)]
+    lines += ["  ".join(cell(r, c).rjust(widths[c]) if c != by else cell(r, c).ljust(widths[c])
+                        for c in columns) for r in rows]  # fmt: skip
+    return "\n".join(lines)
