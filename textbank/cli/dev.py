@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import click
 from flask import current_app
@@ -17,6 +18,7 @@ from textbank.db import session_scope
 from textbank.importer import import_members
 from textbank.models import Member
 from textbank.redis_conn import redis_url
+from textbank.sandbox import SandboxConfig, SandboxServer
 from textbank.web import settings
 from textbank.web.database import engine, session_factory
 
@@ -39,19 +41,33 @@ def seed_demo(session) -> str | None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 def dev_command(host: str, port: int) -> None:
-    """Run textbank on this machine: web app, worker, embedded Redis and SQLite."""
+    """Run textbank on this machine: web app, worker, sandbox carrier, embedded Redis, SQLite."""
     cfg = settings()
+    base = f"http://{host}:{port}"
     env = dict(os.environ)
     env["REDIS_URL"] = redis_url(cfg)  # starts the embedded server; children share it
     env.setdefault("TEXTBANK_ENV", cfg.env)
     env["TEXTBANK_INSTANCE_PATH"] = current_app.instance_path
+    env.setdefault("PUBLIC_BASE_URL", base)
+    sandbox = None
+    if not os.environ.get("TWILIO_ACCOUNT_SID"):
+        # No Twilio account: the sandbox carrier plays Twilio, members' replies included.
+        carrier = SandboxConfig(sms_url=f"{base}/twilio/sms", voice_url=f"{base}/twilio/voice")
+        sandbox = SandboxServer(carrier).start()
+        env["TWILIO_API_URL"] = sandbox.url
+    current_app.extensions["textbank.settings"] = replace(
+        cfg, public_base_url=env["PUBLIC_BASE_URL"].rstrip("/"),
+        twilio_api_url=env.get("TWILIO_API_URL", cfg.twilio_api_url),
+    )  # fmt: skip
     schema.upgrade(engine())
     with session_scope(session_factory()) as session:
         password = seed_demo(session)
         token = accounts.create_token(session, DEMO_MANAGER)
     children = [subprocess.Popen([sys.executable, "-m", "textbank.cli", "worker"], env=env)]
-    base = f"http://{host}:{port}"
     click.echo(f"textbank is running at {base}  (health: {base}/healthz)")
+    if sandbox is not None:
+        reply = f'POST {sandbox.url}/sandbox/reply {{"from": "+1...", "body": "YES"}}'
+        click.echo(f"sandbox carrier: {sandbox.url}  (play a member replying: {reply})")
     click.echo(f"database: {cfg.database_url}")
     click.echo(f"redis:    {env['REDIS_URL']}")
     if password:
@@ -64,6 +80,8 @@ def dev_command(host: str, port: int) -> None:
             child.terminate()
         for child in children:
             child.wait(timeout=10)
+        if sandbox is not None:
+            sandbox.stop()
         if not cfg.redis_url:
             embedded_redis.stop(current_app.instance_path)
 
