@@ -75,6 +75,7 @@ HEADER = [
     "Language",
     "Status",
     "Tags",
+    "Leader",
 ]
 
 
@@ -138,6 +139,7 @@ def member_csv(
             rng.choice(LANGUAGES),
             rng.choice(STATUSES),
             rng.choice(TAGS),
+            "yes" if i % 50 == 0 else "",  # a leader now and then, for STATS and digests
         ]
         written.append(row)
         writer.writerow(row)
