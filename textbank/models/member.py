@@ -19,6 +19,7 @@ class OptOutSource(StrEnum):
     SUPPRESSION_LIST = "suppression_list"
     API = "api"
     VOLUNTEER = "volunteer"
+    VOICE = "voice"  # pressed 9 on a call
 
 
 class Local(Base):
