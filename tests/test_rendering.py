@@ -118,7 +118,7 @@ def test_spaces_inside_braces_get_a_hint():
 
 def test_template_error_is_a_value_error():
     assert issubclass(TemplateError, ValueError)
-    assert MERGE_FIELDS == ("first_name", "last_name", "local", "worksite")
+    assert MERGE_FIELDS == ("first_name", "last_name", "local", "worksite", "local_stats")
 
 
 # --- render ---------------------------------------------------------------------------------

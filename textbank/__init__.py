@@ -31,8 +31,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         )
         logging.getLogger("alembic").setLevel(logging.WARNING)
 
+    from flask_wtf.csrf import CSRFProtect
+
     from textbank import api, cli, web, webhooks
-    from textbank.web import database, redis_ext
+    from textbank.web import auth, dashboard, database, redis_ext
 
     app.extensions["textbank.settings"] = settings
     database.init_app(app, settings)
@@ -40,5 +42,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.init_app(app)
     web.init_app(app)
     webhooks.init_app(app)
+    # Every form POST carries a CSRF token; the API (bearer tokens) and Twilio's webhooks
+    # (signatures) are authenticated per request and are never posted by a browser.
+    csrf = CSRFProtect(app)
+    csrf.exempt(api.bp)
+    csrf.exempt(webhooks.bp)
+    auth.init_app(app)
+    dashboard.init_app(app)
     cli.init_app(app)
     return app

@@ -24,7 +24,7 @@ from textbank.models import (
     Outcome,
 )
 from textbank.rendering import TemplateError, check_template, measure, render
-from textbank.twilio_codes import ACCEPTED, NOT_DELIVERED, MessageStatus
+from textbank.twilio_codes import NOT_DELIVERED, MessageStatus
 
 _OUTCOME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 SAMPLE_MEMBER = {
@@ -196,12 +196,13 @@ def status_counts(session: Session, campaign_id: int) -> dict[str, int]:
 def campaign_stats(session: Session, campaign: Campaign) -> dict:
     """The contract's stats: where every member of the blast stands."""
     counts = status_counts(session, campaign.id)
-    segments = session.scalar(
-        select(func.coalesce(func.sum(OutboundMessage.segments), 0)).where(
+    # Sent means Twilio accepted it (it has a SID), whatever the carrier did next.
+    sent, segments = session.execute(
+        select(func.count(), func.coalesce(func.sum(OutboundMessage.segments), 0)).where(
             OutboundMessage.campaign_id == campaign.id,
-            OutboundMessage.status.in_(ACCEPTED),
+            OutboundMessage.twilio_sid.is_not(None),
         )
-    )
+    ).one()
     c = lambda *statuses: sum(counts.get(s, 0) for s in statuses)  # noqa: E731
     return {
         "status": campaign.status,
@@ -210,7 +211,7 @@ def campaign_stats(session: Session, campaign: Campaign) -> dict:
         + campaign.skipped_invalid
         + campaign.skipped_duplicate,
         "queued": c(MessageStatus.PENDING, MessageStatus.SENDING),
-        "sent": c(*ACCEPTED),
+        "sent": sent,
         "delivered": c(MessageStatus.DELIVERED),
         "failed": c(*NOT_DELIVERED),
         "deferred": c(MessageStatus.DEFERRED),

@@ -9,18 +9,13 @@ import redis
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from textbank.engagement import Step, mark
+from textbank.engagement import mark_accepted
 from textbank.models import OptOutSource, OutboundMessage
 from textbank.optouts import opt_out_member
 from textbank.twilio_codes import RANK, TWILIO_STATUS, UNSUBSCRIBED, MessageStatus, lower_ranked
 
 log = logging.getLogger(__name__)
-STEP_FOR = {
-    MessageStatus.SENT: Step.TEXTED,
-    MessageStatus.DELIVERED: Step.DELIVERED,
-    MessageStatus.UNDELIVERED: Step.FAILED,
-    MessageStatus.FAILED: Step.FAILED,
-}
+
 T = OutboundMessage.__table__
 
 
@@ -64,8 +59,8 @@ def apply_status(
         session.execute(
             update(T).where(T.c.id == row.id, T.c.twilio_sid.is_(None)).values(twilio_sid=sid)
         )
-    if moved and status in STEP_FOR:
-        mark(session, [row.member_id], STEP_FOR[status], now)
+    if moved:
+        mark_accepted(session, [(row.member_id, status)], now)
     if error_code == UNSUBSCRIBED:
         opt_out_member(session, row.member_id, OptOutSource.CARRIER, now, redis_client, row.phone)
     return bool(moved)

@@ -10,6 +10,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from textbank.models import Classification, Member
+from textbank.twilio_codes import MessageStatus
 
 M = Member.__table__
 
@@ -39,3 +40,24 @@ def mark(session: Session, member_ids: Iterable[int], step: Step, now: datetime)
             .where(M.c.id.in_(ids[start : start + 5000]), column.is_(None))
             .values({column: now})
         )
+
+
+def steps_for(status: MessageStatus) -> tuple[Step, ...]:
+    """What a message that Twilio accepted (it has a SID) says about its member."""
+    if status == MessageStatus.DELIVERED:
+        return (Step.TEXTED, Step.DELIVERED)
+    if status in (MessageStatus.UNDELIVERED, MessageStatus.FAILED):
+        return (Step.TEXTED, Step.FAILED)
+    return (Step.TEXTED,)
+
+
+def mark_accepted(
+    session: Session, rows: Iterable[tuple[int, MessageStatus]], now: datetime
+) -> None:
+    """(member id, status) of messages Twilio accepted: texted, and delivered or failed."""
+    by_step: dict[Step, list[int]] = {}
+    for member_id, status in rows:
+        for step in steps_for(status):
+            by_step.setdefault(step, []).append(member_id)
+    for step, ids in by_step.items():
+        mark(session, ids, step, now)

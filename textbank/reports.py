@@ -20,7 +20,7 @@ from textbank.models import (
     OutboundMessage,
     Outcome,
 )
-from textbank.twilio_codes import ACCEPTED, NOT_DELIVERED, MessageStatus
+from textbank.twilio_codes import NOT_DELIVERED, MessageStatus
 
 # Every member a 1-on-1 conversation; half take an action; one in ten become activists.
 DEFAULT_GOALS = {"conversation": 1.0, "action": 0.5, "activist": 0.1}
@@ -119,7 +119,7 @@ def _recount(session: Session, by: str, f: ReportFilter) -> dict:
         for group, count in session.execute(query.group_by(key)):
             out[group][measure] = count
 
-    run("texted", OUT, OUT.member_id, OUT.campaign_id, [OUT.status.in_(ACCEPTED)], OUT.sent_at)
+    run("texted", OUT, OUT.member_id, OUT.campaign_id, [OUT.twilio_sid.is_not(None)], OUT.sent_at)
     run("delivered", OUT, OUT.member_id, OUT.campaign_id,
         [OUT.status == MessageStatus.DELIVERED], OUT.delivered_at)  # fmt: skip
     run(

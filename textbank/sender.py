@@ -20,7 +20,7 @@ from twilio.base.exceptions import TwilioRestException
 
 from textbank.carrier import async_client
 from textbank.config import Settings
-from textbank.engagement import Step, mark
+from textbank.engagement import Step, mark, mark_accepted
 from textbank.models import Campaign, CampaignStatus, Member, OptOutSource, OutboundMessage
 from textbank.models import utcnow as default_now
 from textbank.optouts import opt_out_member
@@ -220,7 +220,14 @@ def record(session: Session, outcomes: list[Outcome], now: datetime, redis_clien
                 for o in ended
             ],
         )  # fmt: skip
-    mark(session, (o.row.member_id for o in sent), Step.TEXTED, now)
+    mark_accepted(
+        session,
+        (
+            (o.row.member_id, TWILIO_STATUS.get(o.twilio_status or "", MessageStatus.SENT))
+            for o in sent
+        ),
+        now,
+    )
     mark(session, (o.row.member_id for o in outcomes if o.kind == "failed"), Step.FAILED, now)
     for o in outcomes:
         if o.kind == "failed" and o.error_code == UNSUBSCRIBED:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
-from textbank.engagement import Step, mark
+from textbank.engagement import mark_accepted
 from textbank.models import Campaign, CampaignStatus, OutboundMessage
 from textbank.sender import complete_if_done
 from textbank.twilio_codes import TWILIO_STATUS, WAITING, MessageStatus
@@ -70,7 +70,8 @@ def reconcile_stuck(
                     sent_at=message.date_created or now, updated_at=now,
                 )
             )  # fmt: skip
-            mark(session, [row.member_id], Step.TEXTED, now)
+            status = TWILIO_STATUS.get(message.status, MessageStatus.SENT)
+            mark_accepted(session, [(row.member_id, status)], now)
             found += 1
         else:
             session.execute(

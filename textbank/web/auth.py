@@ -1,0 +1,166 @@
+"""Sign-in for the web consoles: /login, /logout and the login_required decorator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from functools import cache, wraps
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Flask,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFError
+from werkzeug.security import check_password_hash, generate_password_hash
+from wtforms import EmailField, HiddenField, PasswordField
+from wtforms.validators import DataRequired, Length
+
+from textbank.accounts import check_password, find_user
+from textbank.models import Role, User
+from textbank.web.database import db
+
+bp = Blueprint("auth", __name__)
+
+MANAGERS = (Role.ADMIN, Role.MANAGER)
+SESSION_LIFETIME = timedelta(hours=12)  # a working day; a lost phone is not signed in for weeks
+# No scripts, styles, frames or form targets from anywhere but the app itself.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
+    next = HiddenField()
+
+
+class LogoutForm(FlaskForm):
+    """Only its CSRF token: signing out is a POST no other site can make for you."""
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after signing in: a path on this site, never another host."""
+    fallback = url_for("dashboard.index")
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return fallback
+    # Browsers read "\" as "/" and drop tabs and newlines, so "/\evil.example" is off-site.
+    if "\\" in target or any(ord(ch) < 32 or ord(ch) == 127 for ch in target):
+        return fallback
+    parts = urlsplit(target)
+    return target if not (parts.scheme or parts.netloc) else fallback
+
+
+@cache
+def _dummy_hash() -> str:
+    return generate_password_hash("not a password anyone has")
+
+
+def _refused(user: User):
+    return render_template("forbidden.html", role=user.role), 403
+
+
+def current_user() -> User | None:
+    """The signed-in user, read again on every request so a deactivation takes effect."""
+    if "current_user" not in g:
+        user_id = session.get("user_id")
+        user = db().get(User, user_id) if isinstance(user_id, int) else None
+        g.current_user = user if user is not None and user.active else None
+    return g.current_user
+
+
+def login_required(roles: Iterable[str] = MANAGERS) -> Callable:
+    """Decorate a view: anonymous users go to /login?next=..., other roles get a 403 page."""
+    allowed = {str(r) for r in roles}
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            user = current_user()
+            if user is None:
+                target = request.full_path if request.query_string else request.path
+                return redirect(url_for("auth.login", next=target))
+            if user.role not in allowed:
+                return _refused(user)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    form = LoginForm()
+    if request.method == "GET":
+        form.next.data = request.args.get("next", "")
+        user = current_user()
+        if user is not None and user.role in MANAGERS:
+            return redirect(safe_next(form.next.data))
+        return render_template("login.html", form=form)
+    # CSRFProtect has already refused a POST without a valid token (400) before we get here.
+    if not form.validate_on_submit():
+        return render_template("login.html", form=form), 400
+    user = find_user(db(), form.email.data)
+    if user is None or not user.active:
+        # Hash anyway, so the time taken does not tell which emails have an account.
+        check_password_hash(_dummy_hash(), form.password.data)
+    if not check_password(user, form.password.data):
+        return render_template("login.html", form=form, error="Wrong email or password."), 401
+    if user.role not in MANAGERS:
+        return _refused(user)
+    session.clear()  # a fresh session on sign-in: nothing planted before survives (fixation)
+    session["user_id"] = user.id
+    session.permanent = True
+    return redirect(safe_next(form.next.data))
+
+
+@bp.post("/logout")
+def logout():
+    # CSRFProtect checked the token; LogoutForm exists to render it in the page.
+    session.clear()
+    flash("You are signed out.")
+    return redirect(url_for("auth.login"))
+
+
+def _csrf_error(exc: CSRFError):
+    return render_template(
+        "message.html",
+        title="Form expired",
+        message=(
+            "This form was open too long or came from another site. Go back, reload the page "
+            "and try again."
+        ),
+    ), 400
+
+
+@bp.after_request
+def secure_headers(response):
+    """Security headers for every console page; the data behind them is not for caches."""
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.config["PERMANENT_SESSION_LIFETIME"] = SESSION_LIFETIME
+    app.register_blueprint(bp)
+    app.register_error_handler(CSRFError, _csrf_error)
+
+    @app.context_processor
+    def _console_context() -> dict:
+        # Templates render the signed-in user and the sign-out form's CSRF token.
+        return {"current_user": current_user, "logout_form": LogoutForm}
