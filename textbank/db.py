@@ -22,6 +22,15 @@ def make_engine(url: str, **kwargs) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
+            # We issue BEGIN ourselves (below), not the sqlite3 module.
+            dbapi_conn.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(conn):
+            # A deferred transaction that reads and then writes fails at once with
+            # "database is locked" when another process wrote in between (a worker and the
+            # web app's status callbacks); taking the write lock up front makes it wait.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     # No server-side prepared statements: after five runs psycopg would switch to a generic

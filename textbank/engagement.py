@@ -34,6 +34,9 @@ def mark(session: Session, member_ids: Iterable[int], step: Step, now: datetime)
     """Record the first time each member reached `step`; later times leave it alone."""
     ids = sorted(set(member_ids))
     column = M.c[f"first_{step.value}_at"]
+    if len(ids) == 1:  # the reply path: one member, a plain primary-key update
+        session.execute(update(M).where(M.c.id == ids[0], column.is_(None)).values({column: now}))
+        return
     for start in range(0, len(ids), 5000):
         session.execute(
             update(M)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import redis
@@ -22,6 +23,7 @@ from textbank.models import (
     Contact,
     Conversation,
     InboundMessage,
+    Local,
     Member,
     OptOutSource,
     OutboundMessage,
@@ -31,7 +33,6 @@ from textbank.optouts import is_suppressed, opt_in, opt_out
 from textbank.outcomes import record_outcome
 from textbank.phones import InvalidPhone, to_e164
 from textbank.rendering import render
-from textbank.twilio_codes import ACCEPTED
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,8 @@ class Decision:
     classification: Classification
     reply: str | None = None
     outcome: str | None = None
-    extras: dict = field(default_factory=dict)
+    keyword: str | None = None
+    conversation_id: int | None = None
 
 
 def store_inbound(session: Session, params: Mapping[str, str], now: datetime) -> int | None:
@@ -97,21 +99,56 @@ def store_inbound(session: Session, params: Mapping[str, str], now: datetime) ->
     return session.scalar(stmt)
 
 
+@dataclass(frozen=True)
+class CampaignView:
+    """What answering a reply needs of a campaign, cached briefly per process."""
+
+    id: int
+    keywords: dict
+    translations: dict
+    replies: dict
+
+
+_CAMPAIGN_TTL = 10.0  # seconds: a campaign edited in the database takes effect within this
+# Keyed by id and creation time, so a recreated database reusing an id never hits old data.
+_campaigns: dict[tuple[int, datetime], tuple[float, CampaignView]] = {}
+
+
+def campaign_view(session: Session, campaign_id: int, created_at: datetime) -> CampaignView | None:
+    key = (campaign_id, created_at)
+    cached = _campaigns.get(key)
+    if cached and cached[0] > time.monotonic():
+        return cached[1]
+    row = session.execute(
+        select(Campaign.id, Campaign.keywords, Campaign.translations, Campaign.replies).where(
+            Campaign.id == campaign_id
+        )
+    ).first()
+    if row is None:
+        return None
+    view = CampaignView(row.id, row.keywords or {}, row.translations or {}, row.replies or {})
+    if len(_campaigns) > 1000:
+        _campaigns.clear()
+    _campaigns[key] = (time.monotonic() + _CAMPAIGN_TTL, view)
+    return view
+
+
 def attribute_campaign(
     session: Session, member_id: int, now: datetime, window: timedelta
-) -> Campaign | None:
+) -> CampaignView | None:
     """The campaign that texted this member most recently, within the window."""
-    campaign_id = session.scalar(
-        select(OutboundMessage.campaign_id)
+    latest = session.execute(
+        select(OutboundMessage.campaign_id, Campaign.created_at)
+        .join(Campaign, Campaign.id == OutboundMessage.campaign_id)
         .where(
             OutboundMessage.member_id == member_id,
-            OutboundMessage.status.in_(ACCEPTED),
+            OutboundMessage.twilio_sid.is_not(None),  # Twilio took it: the member was texted
             OutboundMessage.created_at >= now - window,
         )
         .order_by(OutboundMessage.created_at.desc(), OutboundMessage.id.desc())
         .limit(1)
-    )
-    return session.get(Campaign, campaign_id) if campaign_id else None
+    ).first()
+    return campaign_view(session, *latest) if latest else None
 
 
 def _contact_id(session: Session, phone: str, now: datetime) -> int:
@@ -148,25 +185,22 @@ def _open_conversation(
     return conversation.id
 
 
-def _reply_text(campaign: Campaign, outcome: str, member: Member) -> str | None:
+def _reply_text(campaign: CampaignView, outcome: str, member) -> str | None:
     reply = campaign.replies.get(outcome)
     if isinstance(reply, dict):
         reply = reply.get(member.language) or reply.get("en") or next(iter(reply.values()), None)
     if not reply:
         return None
-    values = {"first_name": member.first_name, "last_name": member.last_name,
-              "worksite": member.worksite,
-              "local": member.local.number if member.local else None}  # fmt: skip
-    return render(reply, values)
+    return render(reply, member._mapping)
 
 
 def _classify(
-    session: Session, message: InboundMessage, phone: str, member: Member | None,
-    contact_id: int | None, campaign: Campaign | None, policy: ReplyPolicy, now: datetime,
+    session: Session, message, phone: str, member, contact_id: int | None,
+    campaign: CampaignView | None, policy: ReplyPolicy, now: datetime,
     client: redis.Redis | None,
 ) -> Decision:  # fmt: skip
     body = message.body
-    twilio_handled = message.params.get("OptOutType")  # Advanced Opt-Out already answered
+    twilio_handled = (message.params or {}).get("OptOutType")  # Advanced Opt-Out answered
     if kw.is_opt_out(body, policy.opt_out_phrases):
         changed = opt_out(session, phone, OptOutSource.SMS_KEYWORD, now, text=body, client=client)
         send = changed and not twilio_handled
@@ -183,7 +217,7 @@ def _classify(
         and member.local
         and kw.whole_word(body, kw.STATS_WORDS)
     ):
-        return Decision(Classification.STATS, local_stats_text(session, member.local.number))
+        return Decision(Classification.STATS, local_stats_text(session, member.local))
     if member is not None and campaign is not None:
         languages = [member.language, *campaign.translations]
         match = kw.match_keyword(body, kw.keyword_table(campaign.keywords, languages))
@@ -195,12 +229,11 @@ def _classify(
             reply = None
             if created and not is_suppressed(session, phone):
                 reply = _reply_text(campaign, outcome, member)
-            message.keyword = keyword
-            return Decision(Classification.KEYWORD, reply, outcome)
-    message.conversation_id = _open_conversation(
+            return Decision(Classification.KEYWORD, reply, outcome, keyword=keyword)
+    conversation_id = _open_conversation(
         session, member.id if member else None, contact_id, campaign.id if campaign else None, now
     )
-    return Decision(Classification.CONVERSATION)
+    return Decision(Classification.CONVERSATION, conversation_id=conversation_id)
 
 
 def process_inbound(
@@ -208,14 +241,27 @@ def process_inbound(
     client: redis.Redis | None = None,
 ) -> Decision:  # fmt: skip
     """Attribute and act on a stored inbound text; safe to run again on the same one."""
-    message = session.get(InboundMessage, inbound_id)
+    message = session.execute(
+        select(
+            InboundMessage.id, InboundMessage.from_phone, InboundMessage.body,
+            InboundMessage.params, InboundMessage.processed_at, InboundMessage.classification,
+        ).where(InboundMessage.id == inbound_id)
+    ).one()  # fmt: skip
     if message.processed_at is not None:
         return Decision(Classification(message.classification))
     try:
         phone = to_e164(message.from_phone)
     except InvalidPhone:
         phone = message.from_phone  # short codes and odd senders still get STOP and HELP
-    member = session.scalar(select(Member).where(Member.phone == phone))
+    # Plain rows, not ORM objects: this runs for every reply of a 500,000-member blast.
+    member = session.execute(
+        select(
+            Member.id, Member.first_name, Member.last_name, Member.worksite, Member.language,
+            Member.is_leader, Member.first_replied_at, Local.number.label("local"),
+        )
+        .outerjoin(Local, Local.id == Member.local_id)
+        .where(Member.phone == phone)
+    ).first()  # fmt: skip
     contact_id = None if member else _contact_id(session, phone, now)
     campaign = (
         attribute_campaign(session, member.id, now, policy.attribution_window) if member else None
@@ -228,14 +274,15 @@ def process_inbound(
             member_id=member.id if member else None,
             contact_id=contact_id,
             campaign_id=campaign.id if campaign else None,
-            conversation_id=message.conversation_id,
-            keyword=message.keyword,
+            conversation_id=decision.conversation_id,
+            keyword=decision.keyword,
             classification=decision.classification.value,
             reply_body=decision.reply,
             processed_at=now,
         )
     )
-    if member is not None and decision.classification in CONVERSATIONAL:
+    replied = decision.classification in CONVERSATIONAL
+    if member is not None and replied and member.first_replied_at is None:
         mark(session, [member.id], Step.REPLIED, now)
     log.info("inbound %s (member %s, campaign %s): %s", inbound_id, member.id if member else None,
              campaign.id if campaign else None, decision.classification.value)  # fmt: skip

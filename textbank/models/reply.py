@@ -71,7 +71,11 @@ class Conversation(Base):
     """A reply no keyword answered, waiting for a volunteer."""
 
     __tablename__ = "conversations"
-    __table_args__ = (Index("ix_conversations_status_last", "status", "last_message_at"),)
+    __table_args__ = (
+        Index("ix_conversations_status_last", "status", "last_message_at"),
+        Index("ix_conversations_member_campaign", "member_id", "campaign_id"),
+        Index("ix_conversations_contact_campaign", "contact_id", "campaign_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))

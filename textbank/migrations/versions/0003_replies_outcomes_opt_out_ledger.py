@@ -48,6 +48,8 @@ def upgrade() -> None:
     with op.batch_alter_table('conversations', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_conversations_campaign_id'), ['campaign_id'], unique=False)
         batch_op.create_index('ix_conversations_status_last', ['status', 'last_message_at'], unique=False)
+        batch_op.create_index('ix_conversations_member_campaign', ['member_id', 'campaign_id'], unique=False)
+        batch_op.create_index('ix_conversations_contact_campaign', ['contact_id', 'campaign_id'], unique=False)
 
     op.create_table('opt_out_events',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -141,6 +143,8 @@ def downgrade() -> None:
 
     op.drop_table('opt_out_events')
     with op.batch_alter_table('conversations', schema=None) as batch_op:
+        batch_op.drop_index('ix_conversations_contact_campaign')
+        batch_op.drop_index('ix_conversations_member_campaign')
         batch_op.drop_index('ix_conversations_status_last')
         batch_op.drop_index(batch_op.f('ix_conversations_campaign_id'))
 
