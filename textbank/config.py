@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from textbank.keywords import DEFAULT_OPT_OUT_PHRASES
@@ -66,7 +66,6 @@ class Settings:
     opt_out_phrases: tuple[str, ...]
     org_name: str
     instance_path: str
-    extra: dict = field(default_factory=dict)
 
     @property
     def is_dev(self) -> bool:

@@ -27,7 +27,8 @@ _context: JobContext | None = None
 
 
 def _after_fork_in_child() -> None:
-    # RQ runs each job in a forked work horse: it must not reuse the parent's sockets.
+    # Any forked child (RQ's scheduler process, a forking worker class) must not reuse
+    # the parent's database and Redis sockets.
     if _context is not None:
         _context.engine.dispose(close=False)
         _context.redis.connection_pool.reset()
