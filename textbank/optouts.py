@@ -39,7 +39,7 @@ def _insert(session: Session):
 
 
 def is_suppressed(session: Session, phone: str) -> bool:
-    return session.get(Suppression, phone) is not None
+    return session.scalar(select(Suppression.phone).where(Suppression.phone == phone)) is not None
 
 
 def opt_out(

@@ -47,13 +47,13 @@ def record_outcome(
         return True
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     stmt = (
-        insert(Outcome)
+        insert(Outcome.__table__)
         .values(**values)
         .on_conflict_do_nothing(
             index_elements=["member_id", "campaign_id", "name"],
-            index_where=Outcome.campaign_id.is_not(None),
+            index_where=Outcome.__table__.c.campaign_id.is_not(None),
         )
-        .returning(Outcome.id)
+        .returning(Outcome.__table__.c.id)
     )
     created = session.scalar(stmt) is not None
     if created:

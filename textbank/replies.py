@@ -167,22 +167,24 @@ def _open_conversation(
     who = (
         Conversation.member_id == member_id if member_id else Conversation.contact_id == contact_id
     )
-    conversation = session.scalar(
-        select(Conversation).where(
-            who,
-            Conversation.campaign_id == campaign_id
-            if campaign_id
-            else Conversation.campaign_id.is_(None),
-            Conversation.status == "open",
-        )
+    table = Conversation.__table__  # Core, not the unit of work: this runs for most replies
+    same_campaign = (
+        table.c.campaign_id == campaign_id if campaign_id else table.c.campaign_id.is_(None)
     )
-    if conversation is None:
-        conversation = Conversation(member_id=member_id, contact_id=contact_id,
-                                    campaign_id=campaign_id, created_at=now)  # fmt: skip
-        session.add(conversation)
-    conversation.last_message_at = now
-    session.flush()
-    return conversation.id
+    conversation_id = session.scalar(
+        update(table)
+        .where(who, same_campaign, table.c.status == "open")
+        .values(last_message_at=now)
+        .returning(table.c.id)
+    )
+    if conversation_id is None:
+        conversation_id = session.scalar(
+            table.insert()
+            .values(member_id=member_id, contact_id=contact_id, campaign_id=campaign_id,
+                    status="open", created_at=now, last_message_at=now)
+            .returning(table.c.id)
+        )  # fmt: skip
+    return conversation_id
 
 
 def _reply_text(campaign: CampaignView, outcome: str, member) -> str | None:
