@@ -42,6 +42,21 @@ def is_suppressed(session: Session, phone: str) -> bool:
     return session.scalar(select(Suppression.phone).where(Suppression.phone == phone)) is not None
 
 
+def _record(
+    session: Session, phone: str, kind: str, source: OptOutSource, text: str | None,
+    now: datetime, *only_if, **member_values,
+) -> int | None:  # fmt: skip
+    """Mirror the phone's state onto its member (if any) and write the ledger event."""
+    member_id = session.scalar(select(Member.id).where(Member.phone == phone))
+    if member_id is not None:
+        session.execute(
+            update(Member).where(Member.id == member_id, *only_if).values(**member_values)
+        )
+    session.add(OptOutEvent(phone=phone, member_id=member_id, kind=kind, source=source.value,
+                            text=text, created_at=now))  # fmt: skip
+    return member_id
+
+
 def opt_out(
     session: Session,
     phone: str,
@@ -55,15 +70,9 @@ def opt_out(
     stmt = _insert(session)(Suppression).values(phone=phone, source=source.value, created_at=now)
     stmt = stmt.on_conflict_do_nothing(index_elements=["phone"]).returning(Suppression.phone)
     added = session.scalar(stmt) is not None
-    member_id = session.scalar(select(Member.id).where(Member.phone == phone))
-    if member_id is not None:
-        session.execute(
-            update(Member)
-            .where(Member.id == member_id, Member.opted_out_at.is_(None))
-            .values(opted_out_at=now, opt_out_source=source.value)
-        )
-    session.add(OptOutEvent(phone=phone, member_id=member_id, kind="opt_out",
-                            source=source.value, text=text, created_at=now))  # fmt: skip
+    member_id = _record(session, phone, "opt_out", source, text, now,
+                        Member.opted_out_at.is_(None), opted_out_at=now,
+                        opt_out_source=source.value)  # fmt: skip
     if client is not None:
         # Senders check this right before each request, so a STOP mid-blast also
         # stops texts a worker has already claimed.
@@ -100,15 +109,7 @@ def opt_in(
     removed = session.scalar(
         delete(Suppression).where(Suppression.phone == phone).returning(Suppression.phone)
     )
-    member_id = session.scalar(select(Member.id).where(Member.phone == phone))
-    if member_id is not None:
-        session.execute(
-            update(Member)
-            .where(Member.id == member_id)
-            .values(opted_out_at=None, opt_out_source=None)
-        )
-    session.add(OptOutEvent(phone=phone, member_id=member_id, kind="opt_in",
-                            source=source.value, text=text, created_at=now))  # fmt: skip
+    _record(session, phone, "opt_in", source, text, now, opted_out_at=None, opt_out_source=None)
     if client is not None:
         forget_recent(client, phone)
     return bool(removed)

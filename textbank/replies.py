@@ -80,8 +80,17 @@ class Decision:
     conversation_id: int | None = None
 
 
-def store_inbound(session: Session, params: Mapping[str, str], now: datetime) -> int | None:
-    """Keep the text before anything else; None when Twilio is retrying one we already have."""
+STORED_COLUMNS = (
+    InboundMessage.id, InboundMessage.from_phone, InboundMessage.body, InboundMessage.params,
+    InboundMessage.processed_at, InboundMessage.classification,
+)  # fmt: skip
+
+
+def store_inbound(session: Session, params: Mapping[str, str], now: datetime):
+    """Keep the text before anything else; None when Twilio is retrying one we already have.
+
+    Returns the stored row as process_inbound reads it, so the webhook need not read it back.
+    """
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     stmt = (
         insert(InboundMessage)
@@ -94,9 +103,9 @@ def store_inbound(session: Session, params: Mapping[str, str], now: datetime) ->
             created_at=now,
         )
         .on_conflict_do_nothing(index_elements=["twilio_sid"])
-        .returning(InboundMessage.id)
+        .returning(*STORED_COLUMNS)
     )
-    return session.scalar(stmt)
+    return session.execute(stmt).first()
 
 
 @dataclass(frozen=True)
@@ -240,15 +249,13 @@ def _classify(
 
 def process_inbound(
     session: Session, inbound_id: int, policy: ReplyPolicy, now: datetime,
-    client: redis.Redis | None = None,
+    client: redis.Redis | None = None, stored=None,
 ) -> Decision:  # fmt: skip
     """Attribute and act on a stored inbound text; safe to run again on the same one."""
-    message = session.execute(
-        select(
-            InboundMessage.id, InboundMessage.from_phone, InboundMessage.body,
-            InboundMessage.params, InboundMessage.processed_at, InboundMessage.classification,
-        ).where(InboundMessage.id == inbound_id)
-    ).one()  # fmt: skip
+    message = (
+        stored
+        or session.execute(select(*STORED_COLUMNS).where(InboundMessage.id == inbound_id)).one()
+    )
     if message.processed_at is not None:
         return Decision(Classification(message.classification))
     try:

@@ -30,11 +30,6 @@ RANK = {
 }
 WAITING = (MessageStatus.PENDING, MessageStatus.DEFERRED)
 UNFINISHED = (MessageStatus.PENDING, MessageStatus.DEFERRED, MessageStatus.SENDING)
-ACCEPTED = (
-    MessageStatus.SENT,
-    MessageStatus.DELIVERED,
-    MessageStatus.UNDELIVERED,
-)
 NOT_DELIVERED = (MessageStatus.UNDELIVERED, MessageStatus.FAILED)
 
 
@@ -58,7 +53,6 @@ TWILIO_STATUS = {
 }
 
 UNSUBSCRIBED = 21610  # the handset replied STOP to Twilio: never text it again
-INVALID_TO = 21211
 
 # What an error code means, in words a campaign manager can act on.
 ERROR_MEANINGS = {

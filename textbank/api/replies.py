@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
 
 from flask import Response, jsonify, request
 
@@ -15,6 +14,7 @@ from textbank.member_fields import PHONE_HEADERS
 from textbank.models import utcnow
 from textbank.optouts import import_suppression_list, ledger
 from textbank.outcomes import OutcomeError, member_outcomes, record_from_api
+from textbank.report_formats import ReportArgsError, parse_time
 from textbank.web import redis_ext
 from textbank.web.database import db
 
@@ -44,13 +44,10 @@ def list_outcomes(member_id: int):
 @bp.get("/opt-outs")
 @require_role(*MANAGERS)
 def export_opt_outs():
-    since = request.args.get("since")
     try:
-        since_at = datetime.fromisoformat(since) if since else None
-    except ValueError as exc:
-        raise ApiError("since must be an ISO date or time, like 2026-11-01", 400) from exc
-    if since_at is not None and since_at.tzinfo is None:
-        since_at = since_at.replace(tzinfo=UTC)
+        since_at = parse_time(request.args.get("since"), "since")
+    except ReportArgsError as exc:
+        raise ApiError(str(exc), 400) from exc
     events = ledger(db(), since_at)
     if request.args.get("format", "json") == "csv":
         out = io.StringIO()

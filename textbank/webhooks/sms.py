@@ -31,14 +31,16 @@ def inbound_sms():
         return {"error": "MessageSid and From are required"}, 400
     session = db()
     now = utcnow()
-    inbound_id = store_inbound(session, request.form, now)
+    stored = store_inbound(session, request.form, now)
     session.commit()  # the reply is safe before we try to understand it
-    if inbound_id is None:
+    if stored is None:
         return twiml()  # Twilio retrying: answered the first time, never answer twice
+    inbound_id = stored.id
     try:
         decision = process_inbound(
-            session, inbound_id, policy_from_settings(settings()), now, redis_ext.client()
-        )
+            session, inbound_id, policy_from_settings(settings()), now, redis_ext.client(),
+            stored=stored,
+        )  # fmt: skip
         session.commit()
     except Exception as exc:
         # Stored and flagged: the sweeper processes it again; Twilio still gets a quick answer.
