@@ -15,7 +15,6 @@ BENCH_DATABASE_URL (default textbank_bench, wiped) and BENCH_REDIS_URL
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import random
 import subprocess
@@ -28,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import aiohttp
+import loadgen
 import redis
 import requests
 import uvloop
@@ -88,7 +87,7 @@ def seed(sessions, members: int) -> list[str]:
 
 
 def build_requests(base: str, path: str, phones: list[str], count: int, rng: random.Random):
-    """Form bodies and headers, signed as Twilio signs them, made before any timing."""
+    """Requests as bytes, signed as Twilio signs them, made before any timing."""
     url, validator = base + path, RequestValidator(TOKEN)
     shares, choices = zip(*BODIES, strict=True)
     out = []
@@ -100,57 +99,13 @@ def build_requests(base: str, path: str, phones: list[str], count: int, rng: ran
                   "Body": rng.choice(rng.choices(choices, shares)[0]), "To": OUR_NUMBER,
                   "ToZip": "02108", "NumSegments": "1", "MessageSid": sid,
                   "AccountSid": ACCOUNT, "From": phone, "ApiVersion": "2010-04-01"}  # fmt: skip
-        out.append((params, {"X-Twilio-Signature": validator.compute_signature(url, params)}))
+        signature = validator.compute_signature(url, params)
+        out.append(loadgen.form_request(url, params, {"X-Twilio-Signature": signature}))
     return url, out
 
 
-async def _run(url: str, reqs: list, concurrency: int, rate: float | None, limit_s: float):
-    """POST every request; closed loop over `concurrency` lanes, or open loop at `rate`/s."""
-    latencies: list[float] = []
-    errors: dict[str, int] = {}
-    connector = aiohttp.TCPConnector(limit=512 if rate else concurrency)  # file descriptors
-    timeout = aiohttp.ClientTimeout(total=15)  # Twilio gives up after 15 s
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-
-        async def one(data: dict, headers: dict, due: float) -> None:
-            try:
-                async with session.post(url, data=data, headers=headers) as response:
-                    await response.read()
-                    status = response.status
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                status = type(exc).__name__
-            if status == 200:
-                latencies.append(time.perf_counter() - due)
-            else:
-                errors[str(status)] = errors.get(str(status), 0) + 1
-
-        start = time.perf_counter()
-        if rate:  # open loop: request i leaves at start + i/rate, whatever the server does
-            tasks = []
-            for i, (data, headers) in enumerate(reqs):
-                due = start + i / rate
-                if due - start > limit_s:
-                    break
-                await asyncio.sleep(max(0.0, due - time.perf_counter()))
-                tasks.append(asyncio.create_task(one(data, headers, due)))
-            await asyncio.gather(*tasks)
-        else:
-            remaining = iter(reqs)
-
-            async def lane() -> None:
-                for data, headers in remaining:
-                    if time.perf_counter() - start > limit_s:
-                        return
-                    await one(data, headers, time.perf_counter())
-
-            await asyncio.gather(*(lane() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - start
-    return {"sent": len(latencies) + sum(errors.values()), "ok": len(latencies),
-            "elapsed": elapsed, "latencies": sorted(latencies), "errors": errors}  # fmt: skip
-
-
 def load(url, reqs, concurrency, rate=None, limit_s=10.0) -> dict:
-    return uvloop.run(_run(url, reqs, concurrency, rate, limit_s))
+    return uvloop.run(loadgen.run(url, reqs, concurrency, rate, limit_s))
 
 
 def start_gunicorn(env: dict, port: int, workers: int, threads: int, log: Path):

@@ -5,8 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
+
+# What domain functions run their statements on: a request's or job's Session, or a bare
+# Connection where a hot path (the reply webhook) skips the ORM's unit of work.
+Executor = Session | Connection
 
 
 def make_engine(url: str, **kwargs) -> Engine:
@@ -63,3 +68,35 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def dialect_name(executor: Executor) -> str:
+    if isinstance(executor, Connection):
+        return executor.dialect.name
+    return executor.get_bind().dialect.name
+
+
+def upsert(dialect: str, table: Table):
+    """INSERT with ON CONFLICT: PostgreSQL and SQLite spell it alike, but each has its own class."""
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+@contextmanager
+def planned_once(conn: Connection) -> Iterator[Connection]:
+    """Let PostgreSQL plan each statement run here once per connection and reuse the plan.
+
+    For hot paths of a few fixed point statements (the reply webhook), where planning costs
+    the server more than running them. Only inside this block: the engine turns prepared
+    statements off everywhere else (see make_engine). Needs PgBouncer 1.21 or later
+    (max_prepared_statements) in transaction mode.
+    """
+    driver = conn.connection.driver_connection if conn.dialect.name == "postgresql" else None
+    if driver is None:
+        yield conn
+        return
+    driver.prepare_threshold = 0
+    try:
+        yield conn
+    finally:
+        driver.prepare_threshold = None
+

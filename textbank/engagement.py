@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
+from functools import cache
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, func, or_, update
 from sqlalchemy.orm import Session
 
+from textbank.db import Executor
 from textbank.models import Classification, Member
 from textbank.twilio_codes import MessageStatus
 
@@ -34,8 +36,8 @@ def mark(session: Session, member_ids: Iterable[int], step: Step, now: datetime)
     """Record the first time each member reached `step`; later times leave it alone."""
     ids = sorted(set(member_ids))
     column = M.c[f"first_{step.value}_at"]
-    if len(ids) == 1:  # the reply path: one member, a plain primary-key update
-        session.execute(update(M).where(M.c.id == ids[0], column.is_(None)).values({column: now}))
+    if len(ids) == 1:
+        mark_member(session, ids[0], (step,), now)
         return
     for start in range(0, len(ids), 5000):
         session.execute(
@@ -43,6 +45,23 @@ def mark(session: Session, member_ids: Iterable[int], step: Step, now: datetime)
             .where(M.c.id.in_(ids[start : start + 5000]), column.is_(None))
             .values({column: now})
         )
+
+
+@cache
+def mark_member_statement(steps: tuple[Step, ...]):
+    columns = [M.c[f"first_{step.value}_at"] for step in steps]
+    return (
+        update(M)
+        .where(M.c.id == bindparam("member_id"), or_(*(c.is_(None) for c in columns)))
+        .values({c: func.coalesce(c, bindparam("now", type_=c.type)) for c in columns})
+    )
+
+
+def mark_member(executor: Executor, member_id: int, steps: Iterable[Step], now: datetime) -> None:
+    """One member's firsts for several steps at once: a reply that is also an action."""
+    key = tuple(sorted(set(steps)))
+    if key:
+        executor.execute(mark_member_statement(key), {"member_id": member_id, "now": now})
 
 
 def steps_for(status: MessageStatus) -> tuple[Step, ...]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
 
 # Twilio's default opt-out set: carriers expect every one of them to work.
 OPT_OUT_WORDS = frozenset(
@@ -60,16 +62,37 @@ def phrase_key(text: str) -> str:
     return " ".join(w.lower() for w in words(text))
 
 
-def is_opt_out(text: str, phrases: Iterable[str] = DEFAULT_OPT_OUT_PHRASES) -> bool:
+@dataclass(frozen=True)
+class Reading:
+    """A reply as the rules below read it, folded once however many rules look at it."""
+
+    whole: str  # 'Sí!!' -> 'SI'
+    words: tuple[str, ...]  # 'yes I will' -> ('YES', 'I', 'WILL')
+
+    @classmethod
+    def of(cls, text: str) -> Reading:
+        return cls(fold(text), tuple(words(text)))
+
+    @property
+    def phrase(self) -> str:
+        return " ".join(w.lower() for w in self.words)
+
+
+@cache
+def _phrase_keys(phrases: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(phrase_key(p) for p in phrases)
+
+
+def is_opt_out(reading: Reading, phrases: tuple[str, ...] = DEFAULT_OPT_OUT_PHRASES) -> bool:
     """STOP and friends as the whole message ('Stop.', 'stop!!'), or an opt-out phrase."""
-    if fold(text) in OPT_OUT_WORDS:
+    if reading.whole in OPT_OUT_WORDS:
         return True
-    key = phrase_key(text)
-    return any(key == phrase_key(p) or key.startswith(phrase_key(p) + " ") for p in phrases)
+    key = reading.phrase
+    return any(key == p or key.startswith(p + " ") for p in _phrase_keys(tuple(phrases)))
 
 
-def whole_word(text: str, vocabulary: frozenset[str]) -> bool:
-    return fold(text) in vocabulary
+def whole_word(reading: Reading, vocabulary: frozenset[str]) -> bool:
+    return reading.whole in vocabulary
 
 
 def keyword_table(keywords: Mapping[str, str], languages: Iterable[str]) -> dict[str, str]:
@@ -84,12 +107,12 @@ def keyword_table(keywords: Mapping[str, str], languages: Iterable[str]) -> dict
     return table
 
 
-def match_keyword(text: str, table: Mapping[str, str]) -> tuple[str, str] | None:
+def match_keyword(reading: Reading, table: Mapping[str, str]) -> tuple[str, str] | None:
     """(keyword, outcome) when the reply is a keyword, alone or leading a short reply."""
-    whole = fold(text)
+    whole = reading.whole
     if whole in table:
         return whole, table[whole]
-    parts = words(text)
+    parts = reading.words
     # 'Yes I will' counts; a long message that merely starts with 'yes' goes to a human.
     if parts and len(parts) <= 4 and parts[0] in table:
         return parts[0], table[parts[0]]

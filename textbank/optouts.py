@@ -6,11 +6,10 @@ import logging
 from datetime import datetime
 
 import redis
-from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
+from textbank.db import Executor, dialect_name, upsert
 from textbank.models import Member, OptOutEvent, OptOutSource, Suppression
 from textbank.phones import InvalidPhone, to_e164
 
@@ -34,16 +33,8 @@ def forget_recent(client: redis.Redis, phone: str) -> None:
     client.zrem(RECENT_KEY, phone)
 
 
-def _insert(session: Session):
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-
-
-def is_suppressed(session: Session, phone: str) -> bool:
-    return session.scalar(select(Suppression.phone).where(Suppression.phone == phone)) is not None
-
-
 def _record(
-    session: Session, phone: str, kind: str, source: OptOutSource, text: str | None,
+    session: Executor, phone: str, kind: str, source: OptOutSource, text: str | None,
     now: datetime, *only_if, **member_values,
 ) -> int | None:  # fmt: skip
     """Mirror the phone's state onto its member (if any) and write the ledger event."""
@@ -52,13 +43,14 @@ def _record(
         session.execute(
             update(Member).where(Member.id == member_id, *only_if).values(**member_values)
         )
-    session.add(OptOutEvent(phone=phone, member_id=member_id, kind=kind, source=source.value,
-                            text=text, created_at=now))  # fmt: skip
+    event = {"phone": phone, "member_id": member_id, "kind": kind, "source": source.value,
+             "text": text, "created_at": now}  # fmt: skip
+    session.execute(insert(OptOutEvent.__table__).values(event))
     return member_id
 
 
 def opt_out(
-    session: Session,
+    session: Executor,
     phone: str,
     source: OptOutSource,
     now: datetime,
@@ -67,7 +59,9 @@ def opt_out(
     client: redis.Redis | None = None,
 ) -> bool:
     """Opt a phone out everywhere; True if it was not opted out before. Imports never undo it."""
-    stmt = _insert(session)(Suppression).values(phone=phone, source=source.value, created_at=now)
+    stmt = upsert(dialect_name(session), Suppression.__table__).values(
+        phone=phone, source=source.value, created_at=now
+    )
     stmt = stmt.on_conflict_do_nothing(index_elements=["phone"]).returning(Suppression.phone)
     added = session.scalar(stmt) is not None
     member_id = _record(session, phone, "opt_out", source, text, now,
@@ -97,7 +91,7 @@ def opt_out_member(
 
 
 def opt_in(
-    session: Session,
+    session: Executor,
     phone: str,
     source: OptOutSource,
     now: datetime,

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
-from textbank.engagement import Step, mark
+from textbank.db import Executor, dialect_name, upsert
+from textbank.engagement import Step, mark_member
 from textbank.models import VOLUNTEER_OUTCOME, Campaign, Member, Outcome, OutcomeSource
+
+OUTCOMES = Outcome.__table__
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
@@ -20,8 +22,38 @@ class OutcomeError(ValueError):
     """An outcome that cannot be recorded; the message says why."""
 
 
-def record_outcome(
-    session: Session,
+def check_name(name: str) -> None:
+    if not _NAME_RE.match(name):
+        raise OutcomeError(f"outcome must be a name like signed_petition, got {name!r}")
+
+
+@cache
+def outcome_statement(dialect: str, in_campaign: bool):
+    """The outcome INSERT. Its values are bound under names no other table's column has, so
+    it can share one statement with the reply's own UPDATEs (see reply_store)."""
+    values = {"member_id": bindparam("member_id"), "campaign_id": bindparam("campaign_id"),
+              "name": bindparam("outcome_name"), "source": bindparam("outcome_source"),
+              "inbound_message_id": bindparam("outcome_inbound_id"),
+              "note": bindparam("outcome_note"), "created_at": bindparam("now")}  # fmt: skip
+    if not in_campaign:  # phone-bank or event results outside a campaign: each is its own
+        return insert(OUTCOMES).values(values).returning(OUTCOMES.c.id)
+    return (
+        upsert(dialect, OUTCOMES)
+        .values(values)
+        .on_conflict_do_nothing(
+            index_elements=["member_id", "campaign_id", "name"],
+            index_where=OUTCOMES.c.campaign_id.is_not(None),
+        )
+        .returning(OUTCOMES.c.id)
+    )
+
+
+def step_for(name: str) -> Step:
+    return Step.VOLUNTEERED if name == VOLUNTEER_OUTCOME else Step.ACTED
+
+
+def insert_outcome(
+    executor: Executor,
     member_id: int,
     campaign_id: int | None,
     name: str,
@@ -31,33 +63,29 @@ def record_outcome(
     inbound_message_id: int | None = None,
     note: str | None = None,
 ) -> bool:
-    """Record an outcome; True if new. One per member, campaign and name, however often asked."""
-    if not _NAME_RE.match(name):
-        raise OutcomeError(f"outcome must be a name like signed_petition, got {name!r}")
-    values = {
-        "member_id": member_id, "campaign_id": campaign_id, "name": name,
-        "source": source.value, "inbound_message_id": inbound_message_id,
-        "note": note, "created_at": now,
-    }  # fmt: skip
-    step = Step.VOLUNTEERED if name == VOLUNTEER_OUTCOME else Step.ACTED
-    if campaign_id is None:  # phone-bank or event results outside a campaign: each is its own
-        session.add(Outcome(**values))
-        session.flush()
-        mark(session, [member_id], step, now)
-        return True
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = (
-        insert(Outcome.__table__)
-        .values(**values)
-        .on_conflict_do_nothing(
-            index_elements=["member_id", "campaign_id", "name"],
-            index_where=Outcome.__table__.c.campaign_id.is_not(None),
-        )
-        .returning(Outcome.__table__.c.id)
-    )
-    created = session.scalar(stmt) is not None
+    """Store an outcome, once per member, campaign and name; True if new. Marks nothing."""
+    check_name(name)
+    stmt = outcome_statement(dialect_name(executor), campaign_id is not None)
+    values = {"member_id": member_id, "campaign_id": campaign_id, "outcome_name": name,
+              "outcome_source": source.value, "outcome_inbound_id": inbound_message_id,
+              "outcome_note": note, "now": now}  # fmt: skip
+    return executor.execute(stmt, values).first() is not None
+
+
+def record_outcome(
+    executor: Executor,
+    member_id: int,
+    campaign_id: int | None,
+    name: str,
+    source: OutcomeSource,
+    now: datetime,
+    *,
+    note: str | None = None,
+) -> bool:
+    """Record an outcome and the member's first action or sign-up; True if new."""
+    created = insert_outcome(executor, member_id, campaign_id, name, source, now, note=note)
     if created:
-        mark(session, [member_id], step, now)
+        mark_member(executor, member_id, (step_for(name),), now)
     return created
 
 

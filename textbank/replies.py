@@ -5,33 +5,21 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import redis
-from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Connection, Row, select
 from sqlalchemy.orm import Session
 
 from textbank import keywords as kw
+from textbank import reply_store as rs
 from textbank.digests import local_stats_text
-from textbank.engagement import CONVERSATIONAL, Step, mark
-from textbank.models import (
-    Campaign,
-    Classification,
-    Contact,
-    Conversation,
-    InboundMessage,
-    Local,
-    Member,
-    OptOutSource,
-    OutboundMessage,
-    OutcomeSource,
-)
-from textbank.optouts import is_suppressed, opt_in, opt_out
-from textbank.outcomes import record_outcome
-from textbank.phones import InvalidPhone, to_e164
+from textbank.engagement import CONVERSATIONAL, Step
+from textbank.models import Classification, InboundMessage, OptOutSource, OutcomeSource
+from textbank.optouts import opt_in, opt_out
+from textbank.outcomes import step_for
+from textbank.phones import InvalidPhone, looks_e164, to_e164
 from textbank.rendering import render
 
 log = logging.getLogger(__name__)
@@ -80,32 +68,47 @@ class Decision:
     conversation_id: int | None = None
 
 
-STORED_COLUMNS = (
-    InboundMessage.id, InboundMessage.from_phone, InboundMessage.body, InboundMessage.params,
-    InboundMessage.processed_at, InboundMessage.classification,
-)  # fmt: skip
+@dataclass(frozen=True)
+class Received:
+    """A stored reply, the phone it came from, and the member who sent it (None if nobody)."""
+
+    message: Row
+    phone: str
+    sender: dict | None
 
 
-def store_inbound(session: Session, params: Mapping[str, str], now: datetime):
-    """Keep the text before anything else; None when Twilio is retrying one we already have.
+def sender_phone(from_phone: str) -> str:
+    """The phone to look the sender up by: Twilio's From, in E.164 as members are stored."""
+    if looks_e164(from_phone):
+        # Already E.164, as Twilio sends it: parsing would give back this same string if it
+        # is valid, and we keep it as it is if not, so skip the parse (a third of the CPU).
+        return from_phone
+    try:
+        return to_e164(from_phone)
+    except InvalidPhone:
+        return from_phone  # short codes and odd senders still get STOP and HELP
 
-    Returns the stored row as process_inbound reads it, so the webhook need not read it back.
-    """
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = (
-        insert(InboundMessage)
-        .values(
-            twilio_sid=params["MessageSid"],
-            from_phone=params.get("From", ""),
-            to_phone=params.get("To"),
-            body=params.get("Body", ""),
-            params=dict(params),
-            created_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["twilio_sid"])
-        .returning(*STORED_COLUMNS)
-    )
-    return session.execute(stmt).first()
+
+def receive(
+    conn: Connection, params: Mapping[str, str], policy: ReplyPolicy, now: datetime
+) -> Received | None:
+    """Keep the text before anything else; None when Twilio is retrying one we already have."""
+    phone = sender_phone(params.get("From", ""))
+    stored = rs.store_and_look_up(conn, params, phone, now - policy.attribution_window, now)
+    return None if stored is None else Received(stored[0], phone, stored[1])
+
+
+def load_received(conn: Connection, inbound_id: int, policy: ReplyPolicy, now: datetime):
+    """A reply stored earlier, read back for another try."""
+    message = conn.execute(rs.READ_STORED, {"id": inbound_id}).one()
+    phone = sender_phone(message.from_phone)
+    return Received(message, phone, rs.look_up(conn, phone, now - policy.attribution_window))
+
+
+def record_failure(conn: Connection, inbound_id: int, exc: BaseException) -> None:
+    """Flag a stored reply whose processing failed; the sweeper tries it again."""
+    error = f"{type(exc).__name__}: {exc}"[:300]
+    conn.execute(rs.FLAG_FAILED, {"inbound_id": inbound_id, "error": error})
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,16 @@ class CampaignView:
     keywords: dict
     translations: dict
     replies: dict
+    _tables: dict[str, dict[str, str]] = field(default_factory=dict, compare=False, repr=False)
+
+    def keyword_table(self, language: str | None) -> dict[str, str]:
+        """Every spelling of the keywords a member writing `language` may use."""
+        key = language or ""
+        table = self._tables.get(key)
+        if table is None:
+            table = kw.keyword_table(self.keywords, [language, *self.translations])
+            self._tables[key] = table
+        return table
 
 
 _CAMPAIGN_TTL = 10.0  # seconds: a campaign edited in the database takes effect within this
@@ -123,16 +136,12 @@ _CAMPAIGN_TTL = 10.0  # seconds: a campaign edited in the database takes effect 
 _campaigns: dict[tuple[int, datetime], tuple[float, CampaignView]] = {}
 
 
-def campaign_view(session: Session, campaign_id: int, created_at: datetime) -> CampaignView | None:
+def campaign_view(conn: Connection, campaign_id: int, created_at: datetime) -> CampaignView | None:
     key = (campaign_id, created_at)
     cached = _campaigns.get(key)
     if cached and cached[0] > time.monotonic():
         return cached[1]
-    row = session.execute(
-        select(Campaign.id, Campaign.keywords, Campaign.translations, Campaign.replies).where(
-            Campaign.id == campaign_id
-        )
-    ).first()
+    row = conn.execute(rs.CAMPAIGN, {"campaign_id": campaign_id}).first()
     if row is None:
         return None
     view = CampaignView(row.id, row.keywords or {}, row.translations or {}, row.replies or {})
@@ -143,158 +152,98 @@ def campaign_view(session: Session, campaign_id: int, created_at: datetime) -> C
 
 
 def attribute_campaign(
-    session: Session, member_id: int, now: datetime, window: timedelta
+    conn: Connection, member_id: int, now: datetime, window: timedelta
 ) -> CampaignView | None:
     """The campaign that texted this member most recently, within the window."""
-    latest = session.execute(
-        select(OutboundMessage.campaign_id, Campaign.created_at)
-        .join(Campaign, Campaign.id == OutboundMessage.campaign_id)
-        .where(
-            OutboundMessage.member_id == member_id,
-            OutboundMessage.twilio_sid.is_not(None),  # Twilio took it: the member was texted
-            OutboundMessage.created_at >= now - window,
-        )
-        .order_by(OutboundMessage.created_at.desc(), OutboundMessage.id.desc())
-        .limit(1)
+    latest = conn.execute(
+        rs.LATEST_CAMPAIGN, {"member_id": member_id, "since": now - window}
     ).first()
-    return campaign_view(session, *latest) if latest else None
+    return campaign_view(conn, *latest) if latest else None
 
 
-def _contact_id(session: Session, phone: str, now: datetime) -> int:
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(Contact).values(phone=phone, first_seen_at=now, last_seen_at=now)
-    stmt = stmt.on_conflict_do_update(index_elements=["phone"], set_={"last_seen_at": now})
-    session.execute(stmt)
-    return session.scalar(select(Contact.id).where(Contact.phone == phone))
-
-
-def _open_conversation(
-    session: Session, member_id: int | None, contact_id: int | None, campaign_id: int | None,
-    now: datetime,
-) -> int:  # fmt: skip
-    """Reuse the open conversation for this person and campaign, or start one."""
-    who = (
-        Conversation.member_id == member_id if member_id else Conversation.contact_id == contact_id
-    )
-    table = Conversation.__table__  # Core, not the unit of work: this runs for most replies
-    same_campaign = (
-        table.c.campaign_id == campaign_id if campaign_id else table.c.campaign_id.is_(None)
-    )
-    conversation_id = session.scalar(
-        update(table)
-        .where(who, same_campaign, table.c.status == "open")
-        .values(last_message_at=now)
-        .returning(table.c.id)
-    )
-    if conversation_id is None:
-        conversation_id = session.scalar(
-            table.insert()
-            .values(member_id=member_id, contact_id=contact_id, campaign_id=campaign_id,
-                    status="open", created_at=now, last_message_at=now)
-            .returning(table.c.id)
-        )  # fmt: skip
-    return conversation_id
-
-
-def _reply_text(campaign: CampaignView, outcome: str, member) -> str | None:
+def _reply_text(campaign: CampaignView, outcome: str, member: dict) -> str | None:
     reply = campaign.replies.get(outcome)
     if isinstance(reply, dict):
-        reply = reply.get(member.language) or reply.get("en") or next(iter(reply.values()), None)
+        language = member["language"]
+        reply = reply.get(language) or reply.get("en") or next(iter(reply.values()), None)
     if not reply:
         return None
-    return render(reply, member._mapping)
+    return render(reply, member)
+
+
+def _stats(conn: Connection, local: str) -> str:
+    with Session(bind=conn) as session:  # joins this transaction; the report reads through it
+        return local_stats_text(session, local)
 
 
 def _classify(
-    session: Session, message, phone: str, member, contact_id: int | None,
-    campaign: CampaignView | None, policy: ReplyPolicy, now: datetime,
-    client: redis.Redis | None,
+    conn: Connection, received: Received, campaign: CampaignView | None, policy: ReplyPolicy,
+    now: datetime, client: redis.Redis | None,
 ) -> Decision:  # fmt: skip
-    body = message.body
-    twilio_handled = (message.params or {}).get("OptOutType")  # Advanced Opt-Out answered
-    if kw.is_opt_out(body, policy.opt_out_phrases):
-        changed = opt_out(session, phone, OptOutSource.SMS_KEYWORD, now, text=body, client=client)
+    """What the reply is, and what to answer; opt-outs and opt-ins are recorded here."""
+    body, phone, member = received.message.body, received.phone, received.sender
+    reading = kw.Reading.of(body)
+    twilio_handled = (received.message.params or {}).get("OptOutType")  # Advanced Opt-Out
+    if kw.is_opt_out(reading, policy.opt_out_phrases):
+        changed = opt_out(conn, phone, OptOutSource.SMS_KEYWORD, now, text=body, client=client)
         send = changed and not twilio_handled
         return Decision(Classification.OPT_OUT, policy.opt_out_reply() if send else None)
-    if kw.whole_word(body, kw.OPT_IN_WORDS):
-        changed = opt_in(session, phone, OptOutSource.SMS_KEYWORD, now, text=body, client=client)
+    if kw.whole_word(reading, kw.OPT_IN_WORDS):
+        changed = opt_in(conn, phone, OptOutSource.SMS_KEYWORD, now, text=body, client=client)
         send = changed and not twilio_handled
         return Decision(Classification.OPT_IN, policy.opt_in_reply() if send else None)
-    if kw.whole_word(body, kw.HELP_WORDS):
+    if kw.whole_word(reading, kw.HELP_WORDS):
         return Decision(Classification.HELP, None if twilio_handled else policy.help_reply())
     if (
-        member is not None
-        and member.is_leader
-        and member.local
-        and kw.whole_word(body, kw.STATS_WORDS)
+        member
+        and member["is_leader"]
+        and member["local"]
+        and kw.whole_word(reading, kw.STATS_WORDS)
     ):
-        return Decision(Classification.STATS, local_stats_text(session, member.local))
-    if member is not None and campaign is not None:
-        languages = [member.language, *campaign.translations]
-        match = kw.match_keyword(body, kw.keyword_table(campaign.keywords, languages))
+        return Decision(Classification.STATS, _stats(conn, member["local"]))
+    if member and campaign is not None:
+        match = kw.match_keyword(reading, campaign.keyword_table(member["language"]))
         if match:
             keyword, outcome = match
-            created = record_outcome(session, member.id, campaign.id, outcome,
-                                     OutcomeSource.SMS_KEYWORD, now,
-                                     inbound_message_id=message.id)  # fmt: skip
-            reply = None
-            if created and not is_suppressed(session, phone):
-                reply = _reply_text(campaign, outcome, member)
+            # Never answered to a phone that opted out and then texted a keyword.
+            reply = None if member["suppressed"] else _reply_text(campaign, outcome, member)
             return Decision(Classification.KEYWORD, reply, outcome, keyword=keyword)
-    conversation_id = _open_conversation(
-        session, member.id if member else None, contact_id, campaign.id if campaign else None, now
-    )
-    return Decision(Classification.CONVERSATION, conversation_id=conversation_id)
+    return Decision(Classification.CONVERSATION)
 
 
 def process_inbound(
-    session: Session, inbound_id: int, policy: ReplyPolicy, now: datetime,
-    client: redis.Redis | None = None, stored=None,
+    conn: Connection, received: Received, policy: ReplyPolicy, now: datetime,
+    client: redis.Redis | None = None,
 ) -> Decision:  # fmt: skip
     """Attribute and act on a stored inbound text; safe to run again on the same one."""
-    message = (
-        stored
-        or session.execute(select(*STORED_COLUMNS).where(InboundMessage.id == inbound_id)).one()
-    )
+    message, member = received.message, received.sender
     if message.processed_at is not None:
         return Decision(Classification(message.classification))
-    try:
-        phone = to_e164(message.from_phone)
-    except InvalidPhone:
-        phone = message.from_phone  # short codes and odd senders still get STOP and HELP
-    # Plain rows, not ORM objects: this runs for every reply of a 500,000-member blast.
-    member = session.execute(
-        select(
-            Member.id, Member.first_name, Member.last_name, Member.worksite, Member.language,
-            Member.is_leader, Member.first_replied_at, Local.number.label("local"),
-        )
-        .outerjoin(Local, Local.id == Member.local_id)
-        .where(Member.phone == phone)
-    ).first()  # fmt: skip
-    contact_id = None if member else _contact_id(session, phone, now)
-    campaign = (
-        attribute_campaign(session, member.id, now, policy.attribution_window) if member else None
-    )
-    decision = _classify(session, message, phone, member, contact_id, campaign, policy, now, client)
-    session.execute(
-        update(InboundMessage)
-        .where(InboundMessage.id == inbound_id)
-        .values(
-            member_id=member.id if member else None,
-            contact_id=contact_id,
-            campaign_id=campaign.id if campaign else None,
-            conversation_id=decision.conversation_id,
-            keyword=decision.keyword,
-            classification=decision.classification.value,
-            reply_body=decision.reply,
-            processed_at=now,
-        )
-    )
-    replied = decision.classification in CONVERSATIONAL
-    if member is not None and replied and member.first_replied_at is None:
-        mark(session, [member.id], Step.REPLIED, now)
-    log.info("inbound %s (member %s, campaign %s): %s", inbound_id, member.id if member else None,
-             campaign.id if campaign else None, decision.classification.value)  # fmt: skip
+    contact_id = None
+    if member is None:
+        contact_id = conn.execute(
+            rs.contact_statement(conn.dialect.name), {"phone": received.phone, "now": now}
+        ).scalar_one()
+    campaign = None
+    if member and member["campaign_id"] is not None:
+        campaign = campaign_view(conn, member["campaign_id"], member["campaign_created_at"])
+    decision = _classify(conn, received, campaign, policy, now, client)
+    kind = decision.classification
+    steps = (Step.REPLIED,) if kind in CONVERSATIONAL else ()
+    if decision.outcome:
+        steps = (*steps, step_for(decision.outcome))
+    decision.conversation_id, created = rs.finish(
+        conn, inbound_id=message.id, member_id=member["id"] if member else None,
+        contact_id=contact_id, campaign_id=campaign.id if campaign else None,
+        classification=kind.value, keyword=decision.keyword, reply=decision.reply,
+        steps=steps, now=now, conversation=kind == Classification.CONVERSATION,
+        outcome=(decision.outcome, OutcomeSource.SMS_KEYWORD) if decision.outcome else None,
+    )  # fmt: skip
+    if decision.outcome and not created:
+        decision.reply = None  # recorded already: answered the first time only
+    member_id, campaign_id = member["id"] if member else None, campaign.id if campaign else None
+    log.info("inbound %s (member %s, campaign %s): %s", message.id, member_id, campaign_id,
+             kind.value)  # fmt: skip
     return decision
 
 
@@ -316,7 +265,9 @@ def reprocess_stored(
     for inbound_id in ids:
         try:
             with sessions.begin() as session:
-                process_inbound(session, inbound_id, policy, now, client)
+                conn = session.connection()
+                process_inbound(conn, load_received(conn, inbound_id, policy, now), policy, now,
+                                client)  # fmt: skip
             done += 1
         except Exception:
             # One bad message must not stop the others; it stays unprocessed for next time.

@@ -22,6 +22,11 @@ class Classification(StrEnum):
     CONVERSATION = "conversation"
 
 
+class ConversationStatus(StrEnum):
+    OPEN = "open"  # waiting for a volunteer
+    CLOSED = "closed"
+
+
 class OutcomeSource(StrEnum):
     SMS_KEYWORD = "sms_keyword"
     VOICE = "voice"
@@ -75,6 +80,19 @@ class Conversation(Base):
         Index("ix_conversations_status_last", "status", "last_message_at"),
         Index("ix_conversations_member_campaign", "member_id", "campaign_id"),
         Index("ix_conversations_contact_campaign", "contact_id", "campaign_id"),
+        # One open conversation per person and campaign, however fast they text: replies
+        # upsert into it. coalesce: a conversation outside any campaign is one of its own.
+        *(
+            Index(
+                f"uq_conversations_open_{who}",
+                who,
+                text("coalesce(campaign_id, 0)"),
+                unique=True,
+                postgresql_where=text(f"status = 'open' AND {who} IS NOT NULL"),
+                sqlite_where=text(f"status = 'open' AND {who} IS NOT NULL"),
+            )
+            for who in ("member_id", "contact_id")
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -83,7 +101,7 @@ class Conversation(Base):
     campaign_id: Mapped[int | None] = mapped_column(
         ForeignKey("campaigns.id", ondelete="SET NULL"), index=True
     )
-    status: Mapped[str] = mapped_column(String(16), default="open")
+    status: Mapped[str] = mapped_column(String(16), default=ConversationStatus.OPEN.value)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_message_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import logging
 
-from flask import Response, request
+from flask import Response, current_app, request
 from twilio.twiml.messaging_response import MessagingResponse
 
-from textbank.models import InboundMessage, utcnow
-from textbank.replies import policy_from_settings, process_inbound, store_inbound
+from textbank.db import planned_once
+from textbank.models import utcnow
+from textbank.replies import (
+    ReplyPolicy,
+    policy_from_settings,
+    process_inbound,
+    receive,
+    record_failure,
+)
 from textbank.web import redis_ext, settings
-from textbank.web.database import db
+from textbank.web.database import engine
 from textbank.webhooks import bp
 from textbank.webhooks.signature import twilio_signed
 
@@ -29,26 +36,29 @@ def twiml(reply: str | None = None) -> Response:
 def inbound_sms():
     if not request.form.get("MessageSid") or not request.form.get("From"):
         return {"error": "MessageSid and From are required"}, 400
-    session = db()
-    now = utcnow()
-    stored = store_inbound(session, request.form, now)
-    session.commit()  # the reply is safe before we try to understand it
-    if stored is None:
-        return twiml()  # Twilio retrying: answered the first time, never answer twice
-    inbound_id = stored.id
-    try:
-        decision = process_inbound(
-            session, inbound_id, policy_from_settings(settings()), now, redis_ext.client(),
-            stored=stored,
-        )  # fmt: skip
-        session.commit()
-    except Exception as exc:
-        # Stored and flagged: the sweeper processes it again; Twilio still gets a quick answer.
-        session.rollback()
-        log.exception("inbound %s: processing failed", inbound_id)
-        session.query(InboundMessage).filter_by(id=inbound_id).update(
-            {"error": f"{type(exc).__name__}: {exc}"[:300]}
-        )
-        session.commit()
-        return twiml()
+    now, policy = utcnow(), _policy()
+    # One connection for the whole reply, outside the ORM: this is the hottest path there is.
+    with engine().connect() as conn, planned_once(conn):
+        received = receive(conn, request.form, policy, now)
+        conn.commit()  # the reply is safe before we try to understand it
+        if received is None:
+            return twiml()  # Twilio retrying: answered the first time, never answer twice
+        try:
+            decision = process_inbound(conn, received, policy, now, redis_ext.client())
+            conn.commit()
+        except Exception as exc:
+            # Stored and flagged: the sweeper processes it again; Twilio still gets a quick answer.
+            conn.rollback()
+            log.exception("inbound %s: processing failed", received.message.id)
+            record_failure(conn, received.message.id, exc)
+            conn.commit()
+            return twiml()
     return twiml(decision.reply)
+
+
+def _policy() -> ReplyPolicy:
+    app = current_app._get_current_object()
+    policy = app.extensions.get("textbank.reply_policy")
+    if policy is None:
+        policy = app.extensions["textbank.reply_policy"] = policy_from_settings(settings())
+    return policy

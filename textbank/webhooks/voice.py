@@ -53,7 +53,7 @@ def voice_answer():
     member = session.scalar(select(Member).where(Member.phone == phone)) if phone else None
     if digits == VOLUNTEER_DIGIT and member is not None:
         window = policy_from_settings(settings()).attribution_window
-        campaign = attribute_campaign(session, member.id, now, window)
+        campaign = attribute_campaign(session.connection(), member.id, now, window)
         record_outcome(session, member.id, campaign.id if campaign else None, VOLUNTEER_OUTCOME,
                        OutcomeSource.VOICE, now, note="pressed 1 on a call")  # fmt: skip
         response.say("Thank you! An organizer will be in touch soon. Goodbye.")

@@ -1,0 +1,255 @@
+"""A reply's reads and writes: one round trip per step on PostgreSQL, plain statements on SQLite.
+
+A reply is a handful of indexed reads and writes. Building their statements anew for each
+reply cost more CPU than running them, and each round trip costs both processes a wake-up,
+so the statements are built once, and on PostgreSQL the writes of one step go together as
+data-modifying CTEs in a single statement. SQLite, which has no such CTEs, runs the same
+statements one after another in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from functools import cache
+
+from sqlalchemy import (
+    Connection,
+    Row,
+    bindparam,
+    case,
+    exists,
+    false,
+    func,
+    literal_column,
+    null,
+    select,
+    true,
+    update,
+)
+
+from textbank.db import upsert
+from textbank.engagement import Step, mark_member, mark_member_statement
+from textbank.models import (
+    Campaign,
+    Contact,
+    Conversation,
+    ConversationStatus,
+    InboundMessage,
+    Local,
+    Member,
+    OutboundMessage,
+    OutcomeSource,
+    Suppression,
+)
+from textbank.outcomes import check_name, insert_outcome, outcome_statement
+
+IN, M, L = InboundMessage.__table__, Member.__table__, Local.__table__
+OUT, CAMP, CONV = OutboundMessage.__table__, Campaign.__table__, Conversation.__table__
+CONTACT, SUPP = Contact.__table__, Suppression.__table__
+
+STORED_COLUMNS = (IN.c.id, IN.c.from_phone, IN.c.body, IN.c.params, IN.c.processed_at,
+                  IN.c.classification)  # fmt: skip
+
+READ_STORED = select(*STORED_COLUMNS).where(IN.c.id == bindparam("id"))
+
+
+@cache
+def _store(dialect: str):
+    return (
+        upsert(dialect, IN)
+        .values(
+            twilio_sid=bindparam("sid"),
+            from_phone=bindparam("from_phone"),
+            to_phone=bindparam("to_phone"),
+            body=bindparam("body"),
+            params=bindparam("params"),
+            created_at=bindparam("now"),
+        )
+        .on_conflict_do_nothing(index_elements=[IN.c.twilio_sid])
+        .returning(*STORED_COLUMNS)
+    )
+
+
+# The campaign that texted this member most recently (Twilio took the text) within the window.
+_latest_campaign = (
+    select(OUT.c.campaign_id)
+    .where(
+        OUT.c.member_id == M.c.id,
+        OUT.c.twilio_sid.is_not(None),
+        OUT.c.created_at >= bindparam("since"),
+    )
+    .order_by(OUT.c.created_at.desc(), OUT.c.id.desc())
+    .limit(1)
+    .scalar_subquery()
+)
+
+SENDER_COLUMNS = (
+    M.c.id, M.c.first_name, M.c.last_name, M.c.worksite, M.c.language, M.c.is_leader,
+    L.c.number.label("local"), CAMP.c.id.label("campaign_id"),
+    CAMP.c.created_at.label("campaign_created_at"),
+    exists().where(SUPP.c.phone == M.c.phone).label("suppressed"),
+)  # fmt: skip
+
+# Everything answering a reply needs about its sender: who, their local, the campaign.
+LOOKUP = (
+    select(*SENDER_COLUMNS)
+    .select_from(M)
+    .outerjoin(L, L.c.id == M.c.local_id)
+    .outerjoin(CAMP, CAMP.c.id == _latest_campaign)
+    .where(M.c.phone == bindparam("phone"))
+)
+
+LATEST_CAMPAIGN = (
+    select(CAMP.c.id, CAMP.c.created_at)
+    .select_from(M)
+    .join(CAMP, CAMP.c.id == _latest_campaign)
+    .where(M.c.id == bindparam("member_id"))
+)
+
+CAMPAIGN = select(CAMP.c.id, CAMP.c.keywords, CAMP.c.translations, CAMP.c.replies).where(
+    CAMP.c.id == bindparam("campaign_id")
+)
+
+
+@cache
+def _store_and_look_up():
+    """PostgreSQL: store the reply and read its sender in one statement."""
+    stored = _store("postgresql").cte("stored")
+    sender = LOOKUP.subquery("sender")
+    return select(
+        *(stored.c[c.name] for c in STORED_COLUMNS),
+        *(sender.c[c.name].label(f"sender_{c.name}") for c in sender.c),
+    ).select_from(stored.outerjoin(sender, true()))
+
+
+def store_and_look_up(
+    conn: Connection, params: Mapping[str, str], phone: str, since: datetime, now: datetime
+) -> tuple[Row, dict | None] | None:
+    """Keep the text, and read who sent it; None when Twilio retries a MessageSid we have.
+
+    Autocommitted on PostgreSQL (the caller commits on SQLite): the reply is kept before
+    anything is done about it.
+    """
+    values = {"sid": params["MessageSid"], "from_phone": params.get("From", ""),
+              "to_phone": params.get("To"), "body": params.get("Body", ""),
+              "params": dict(params), "now": now, "phone": phone, "since": since}  # fmt: skip
+    if conn.dialect.name != "postgresql":
+        stored = conn.execute(_store(conn.dialect.name), values).first()
+        return None if stored is None else (stored, look_up(conn, phone, since))
+    row = conn.execute(_store_and_look_up(), values).first()
+    if row is None:
+        return None
+    mapping = row._mapping
+    sender = {k[len("sender_") :]: v for k, v in mapping.items() if k.startswith("sender_")}
+    return row, (sender if sender["id"] is not None else None)
+
+
+def look_up(conn: Connection, phone: str, since: datetime) -> dict | None:
+    row = conn.execute(LOOKUP, {"phone": phone, "since": since}).first()
+    return dict(row._mapping) if row else None
+
+
+@cache
+def contact_statement(dialect: str):
+    """A non-member sender's id, creating the contact the first time."""
+    stmt = upsert(dialect, CONTACT).values(
+        phone=bindparam("phone"), first_seen_at=bindparam("now"), last_seen_at=bindparam("now")
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=[CONTACT.c.phone], set_={"last_seen_at": stmt.excluded.last_seen_at}
+    ).returning(CONTACT.c.id)
+
+
+# No campaign is one conversation of its own; 0 is never a campaign id.
+_CAMPAIGN_KEY = func.coalesce(CONV.c.campaign_id, literal_column("0"))
+# Spelled out, not bound: the database matches it to the partial index's own predicate.
+_OPEN = CONV.c.status == literal_column(f"'{ConversationStatus.OPEN.value}'")
+
+
+@cache
+def _conversation(dialect: str, by: str):
+    """The open conversation of this member (by="member_id") or contact, created if none."""
+    stmt = upsert(dialect, CONV).values(
+        member_id=bindparam("member_id"), contact_id=bindparam("contact_id"),
+        campaign_id=bindparam("campaign_id"), status=ConversationStatus.OPEN.value,
+        created_at=bindparam("now"), last_message_at=bindparam("now"),
+    )  # fmt: skip
+    return stmt.on_conflict_do_update(
+        index_elements=[CONV.c[by], _CAMPAIGN_KEY],
+        index_where=_OPEN & CONV.c[by].is_not(None),
+        set_={"last_message_at": stmt.excluded.last_message_at},
+    ).returning(CONV.c.id)
+
+
+def _finish(conversation_id, reply_body):
+    return (
+        update(IN)
+        .where(IN.c.id == bindparam("inbound_id"))
+        .values(
+            member_id=bindparam("member_id"), contact_id=bindparam("contact_id"),
+            campaign_id=bindparam("campaign_id"), conversation_id=conversation_id,
+            keyword=bindparam("keyword"), classification=bindparam("classification"),
+            reply_body=reply_body, processed_at=bindparam("now"),
+        )
+    )  # fmt: skip
+
+
+FINISH = _finish(bindparam("conversation_id"), bindparam("reply_body"))
+
+FLAG_FAILED = update(IN).where(IN.c.id == bindparam("inbound_id")).values(error=bindparam("error"))
+
+
+@cache
+def _finish_in_one(by: str | None, outcome: bool, steps: tuple[Step, ...]):
+    """PostgreSQL: the conversation or outcome, the reply's own row and the member's firsts."""
+    conv = _conversation("postgresql", by).cte("conv") if by else None
+    new = outcome_statement("postgresql", True).cte("new_outcome") if outcome else None
+    conversation_id = select(conv.c.id).scalar_subquery() if conv is not None else null()
+    created = exists(select(new.c.id)) if new is not None else false()
+    # A repeated keyword records nothing new and is not answered again.
+    reply = bindparam("reply_body")
+    if outcome:
+        reply = case((created, reply), else_=null())
+    ctes = [c for c in (conv, new) if c is not None]
+    ctes.append(_finish(conversation_id, reply).returning(IN.c.id).cte("finished"))
+    if steps:
+        ctes.append(mark_member_statement(steps).returning(M.c.id).cte("marked"))
+    return select(conversation_id.label("conversation_id"), created.label("created")).add_cte(*ctes)
+
+
+def finish(
+    conn: Connection, *, inbound_id: int, member_id: int | None, contact_id: int | None,
+    campaign_id: int | None, classification: str, keyword: str | None, reply: str | None,
+    steps: tuple[Step, ...], now: datetime, conversation: bool = False,
+    outcome: tuple[str, OutcomeSource] | None = None,
+) -> tuple[int | None, bool]:  # fmt: skip
+    """Write what a reply came to: its conversation or outcome (name, source), its row, firsts.
+
+    Returns the conversation's id and whether the outcome is new (the reply is kept and sent
+    only then).
+    """
+    values = {"inbound_id": inbound_id, "member_id": member_id, "contact_id": contact_id,
+              "campaign_id": campaign_id, "classification": classification,
+              "keyword": keyword, "reply_body": reply, "now": now}  # fmt: skip
+    by = ("member_id" if member_id else "contact_id") if conversation else None
+    steps = steps if member_id else ()
+    if outcome:
+        check_name(outcome[0])
+    if conn.dialect.name == "postgresql":
+        if outcome:
+            values.update(outcome_name=outcome[0], outcome_source=outcome[1].value,
+                          outcome_inbound_id=inbound_id, outcome_note=None)  # fmt: skip
+        row = conn.execute(_finish_in_one(by, outcome is not None, steps), values).one()
+        return row.conversation_id, row.created
+    conversation_id, created = None, False
+    if by:
+        conversation_id = conn.execute(_conversation(conn.dialect.name, by), values).scalar_one()
+    if outcome:
+        created = insert_outcome(conn, member_id, campaign_id, outcome[0], outcome[1], now,
+                                 inbound_message_id=inbound_id)  # fmt: skip
+        values["reply_body"] = reply if created else None
+    conn.execute(FINISH, {**values, "conversation_id": conversation_id})
+    if steps:
+        mark_member(conn, member_id, steps, now)
+    return conversation_id, created
