@@ -245,3 +245,36 @@ def test_reply_kept_when_processing_fails_then_reprocessed(client, settings, ses
     with session_scope(sessions) as session:
         assert session.scalar(select(InboundMessage.classification)) == "keyword"
         assert session.scalar(select(Outcome.name)) == "pledged_to_vote"
+
+
+def test_stop_failing_midway_leaves_nothing_half_written(client, settings, sessions, auth,
+                                                         monkeypatch, redis_client):  # fmt: skip
+    """The opt-out's several writes land together or not at all, then once on the retry."""
+    from datetime import timedelta
+
+    from textbank import replies
+    from textbank.models import Suppression, utcnow
+
+    _texted(sessions, settings, client, auth)
+
+    def redis_down(*args, **kwargs):  # after the suppression and ledger rows were written
+        raise ConnectionError("redis unreachable")
+
+    monkeypatch.setattr("textbank.optouts.remember_recent", redis_down)
+    assert _message_text(_reply(client, settings, LUIS, "STOP")) is None
+    with session_scope(sessions) as session:
+        assert session.scalar(select(func.count()).select_from(Suppression)) == 0
+        assert session.scalar(select(func.count()).select_from(OptOutEvent)) == 0
+        assert session.scalar(select(Member.opted_out_at).where(Member.phone == LUIS)) is None
+        stored = session.scalar(select(InboundMessage))
+        assert (stored.processed_at, stored.error) == (None, "ConnectionError: redis unreachable")
+
+    monkeypatch.undo()
+    done = replies.reprocess_stored(sessions, replies.policy_from_settings(settings),
+                                    utcnow() + timedelta(minutes=1), redis_client)  # fmt: skip
+    assert done == 1
+    with session_scope(sessions) as session:
+        assert session.scalars(select(Suppression.phone)).all() == [LUIS]
+        assert session.scalar(select(func.count()).select_from(OptOutEvent)) == 1
+        assert session.scalar(select(InboundMessage.classification)) == "opt_out"
+    assert redis_client.zscore("textbank:optouts:recent", LUIS) is not None

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 # What domain functions run their statements on: a request's or job's Session, or a bare
@@ -14,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 Executor = Session | Connection
 
 
-def make_engine(url: str, **kwargs) -> Engine:
+def make_engine(url: str, ping_idle_after: float = 1.0, **kwargs) -> Engine:
     """Create an engine tuned for the backend behind `url`."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
@@ -41,14 +43,33 @@ def make_engine(url: str, **kwargs) -> Engine:
     # No server-side prepared statements: after five runs psycopg would switch to a generic
     # plan, and a generic plan of `phone IN (5,000 params)` scans the table once per value.
     # It also keeps textbank usable behind PgBouncer in transaction mode.
-    return create_engine(
-        url,
-        pool_pre_ping=True,
-        pool_size=10,
-        max_overflow=20,
-        connect_args={"prepare_threshold": None},
-        **kwargs,
-    )
+    options = {"pool_size": 10, "max_overflow": 20, **kwargs}
+    engine = create_engine(url, connect_args={"prepare_threshold": None}, **options)
+    _ping_when_idle(engine, ping_idle_after)
+    return engine
+
+
+def _ping_when_idle(engine: Engine, idle_after: float) -> None:
+    """pool_pre_ping, for connections that sat idle in the pool only.
+
+    A connection handed back a moment ago is as alive as a ping could tell, and pinging it
+    anyway is one more round trip for every request; one idle for a while may have been cut
+    (a database restart, a firewall), and a failed ping swaps it for a fresh one.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _idle_from(_dbapi_conn, record) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_conn, record, _proxy) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < idle_after:
+            return  # just connected, or just used
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError("stale pooled connection") from exc  # the pool reconnects
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -100,3 +121,24 @@ def planned_once(conn: Connection) -> Iterator[Connection]:
     finally:
         driver.prepare_threshold = None
 
+
+def autocommits(conn: Connection) -> bool:
+    return conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+
+
+@contextmanager
+def atomic(conn: Connection) -> Iterator[Connection]:
+    """Several statements as one transaction, also on a connection that autocommits.
+
+    Elsewhere the statements are already in the caller's transaction, which commits them.
+    """
+    if not autocommits(conn):
+        yield conn
+        return
+    conn.commit()  # close SQLAlchemy's bookkeeping; each earlier statement committed itself
+    conn.execution_options(isolation_level=conn.default_isolation_level)
+    try:
+        with conn.begin():
+            yield conn
+    finally:
+        conn.execution_options(isolation_level="AUTOCOMMIT")

@@ -5,15 +5,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import redis
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from textbank import keywords as kw
 from textbank import reply_store as rs
+from textbank.db import atomic
 from textbank.digests import local_stats_text
 from textbank.engagement import CONVERSATIONAL, Step
 from textbank.models import Classification, InboundMessage, OptOutSource, OutcomeSource
@@ -72,9 +74,12 @@ class Decision:
 class Received:
     """A stored reply, the phone it came from, and the member who sent it (None if nobody)."""
 
-    message: Row
+    id: int
+    body: str
+    params: Mapping[str, str]  # all Twilio posted, e.g. OptOutType
     phone: str
     sender: dict | None
+    done_as: Classification | None = None  # processed already, as this
 
 
 def sender_phone(from_phone: str) -> str:
@@ -95,14 +100,19 @@ def receive(
     """Keep the text before anything else; None when Twilio is retrying one we already have."""
     phone = sender_phone(params.get("From", ""))
     stored = rs.store_and_look_up(conn, params, phone, now - policy.attribution_window, now)
-    return None if stored is None else Received(stored[0], phone, stored[1])
+    if stored is None:
+        return None
+    inbound_id, sender = stored
+    return Received(inbound_id, params.get("Body", ""), params, phone, sender)
 
 
 def load_received(conn: Connection, inbound_id: int, policy: ReplyPolicy, now: datetime):
     """A reply stored earlier, read back for another try."""
     message = conn.execute(rs.READ_STORED, {"id": inbound_id}).one()
     phone = sender_phone(message.from_phone)
-    return Received(message, phone, rs.look_up(conn, phone, now - policy.attribution_window))
+    sender = rs.look_up(conn, phone, now - policy.attribution_window)
+    done_as = Classification(message.classification) if message.processed_at else None
+    return Received(message.id, message.body, message.params or {}, phone, sender, done_as)
 
 
 def record_failure(conn: Connection, inbound_id: int, exc: BaseException) -> None:
@@ -176,73 +186,94 @@ def _stats(conn: Connection, local: str) -> str:
         return local_stats_text(session, local)
 
 
-def _classify(
-    conn: Connection, received: Received, campaign: CampaignView | None, policy: ReplyPolicy,
-    now: datetime, client: redis.Redis | None,
-) -> Decision:  # fmt: skip
-    """What the reply is, and what to answer; opt-outs and opt-ins are recorded here."""
-    body, phone, member = received.message.body, received.phone, received.sender
-    reading = kw.Reading.of(body)
-    twilio_handled = (received.message.params or {}).get("OptOutType")  # Advanced Opt-Out
+def _read(
+    reading: kw.Reading, member: dict | None, campaign: CampaignView | None, policy: ReplyPolicy
+) -> tuple[Classification, tuple[str, str] | None]:
+    """What the reply is, in this order, and the (keyword, outcome) it matched, if any."""
     if kw.is_opt_out(reading, policy.opt_out_phrases):
-        changed = opt_out(conn, phone, OptOutSource.SMS_KEYWORD, now, text=body, client=client)
-        send = changed and not twilio_handled
-        return Decision(Classification.OPT_OUT, policy.opt_out_reply() if send else None)
+        return Classification.OPT_OUT, None
     if kw.whole_word(reading, kw.OPT_IN_WORDS):
-        changed = opt_in(conn, phone, OptOutSource.SMS_KEYWORD, now, text=body, client=client)
-        send = changed and not twilio_handled
-        return Decision(Classification.OPT_IN, policy.opt_in_reply() if send else None)
+        return Classification.OPT_IN, None
     if kw.whole_word(reading, kw.HELP_WORDS):
-        return Decision(Classification.HELP, None if twilio_handled else policy.help_reply())
-    if (
-        member
-        and member["is_leader"]
-        and member["local"]
-        and kw.whole_word(reading, kw.STATS_WORDS)
-    ):
-        return Decision(Classification.STATS, _stats(conn, member["local"]))
+        return Classification.HELP, None
+    leader = member and member["is_leader"] and member["local"]
+    if leader and kw.whole_word(reading, kw.STATS_WORDS):
+        return Classification.STATS, None
     if member and campaign is not None:
         match = kw.match_keyword(reading, campaign.keyword_table(member["language"]))
         if match:
-            keyword, outcome = match
-            # Never answered to a phone that opted out and then texted a keyword.
-            reply = None if member["suppressed"] else _reply_text(campaign, outcome, member)
-            return Decision(Classification.KEYWORD, reply, outcome, keyword=keyword)
-    return Decision(Classification.CONVERSATION)
+            return Classification.KEYWORD, match
+    return Classification.CONVERSATION, None
+
+
+def _answer(
+    conn: Connection, kind: Classification, match: tuple[str, str] | None, received: Received,
+    campaign: CampaignView | None, policy: ReplyPolicy, now: datetime,
+    client: redis.Redis | None,
+) -> Decision:  # fmt: skip
+    """Do what the reply asks for (opt out, opt in) and say what to answer."""
+    body, phone, member = received.body, received.phone, received.sender
+    twilio_handled = received.params.get("OptOutType")  # Twilio's Advanced Opt-Out answered
+    if kind == Classification.OPT_OUT:
+        changed = opt_out(conn, phone, OptOutSource.SMS_KEYWORD, now, text=body, client=client)
+        return Decision(kind, policy.opt_out_reply() if changed and not twilio_handled else None)
+    if kind == Classification.OPT_IN:
+        changed = opt_in(conn, phone, OptOutSource.SMS_KEYWORD, now, text=body, client=client)
+        return Decision(kind, policy.opt_in_reply() if changed and not twilio_handled else None)
+    if kind == Classification.HELP:
+        return Decision(kind, None if twilio_handled else policy.help_reply())
+    if kind == Classification.STATS:
+        return Decision(kind, _stats(conn, member["local"]))
+    if kind == Classification.KEYWORD:
+        keyword, outcome = match
+        # Never answered to a phone that opted out and then texted a keyword.
+        reply = None if member["suppressed"] else _reply_text(campaign, outcome, member)
+        return Decision(kind, reply, outcome, keyword=keyword)
+    return Decision(kind)
+
+
+# Replies whose processing is more than one statement: run as one transaction.
+_SEVERAL_WRITES = (Classification.OPT_OUT, Classification.OPT_IN)
 
 
 def process_inbound(
     conn: Connection, received: Received, policy: ReplyPolicy, now: datetime,
     client: redis.Redis | None = None,
 ) -> Decision:  # fmt: skip
-    """Attribute and act on a stored inbound text; safe to run again on the same one."""
-    message, member = received.message, received.sender
-    if message.processed_at is not None:
-        return Decision(Classification(message.classification))
-    contact_id = None
-    if member is None:
-        contact_id = conn.execute(
-            rs.contact_statement(conn.dialect.name), {"phone": received.phone, "now": now}
-        ).scalar_one()
+    """Attribute and act on a stored inbound text; safe to run again on the same one.
+
+    On a connection that autocommits (the webhook's, on PostgreSQL) a reply that is one
+    statement of writes (most are) commits as it completes; one that takes several takes
+    a transaction. On any other connection they all go in the caller's transaction.
+    """
+    member = received.sender
+    if received.done_as is not None:
+        return Decision(received.done_as)
     campaign = None
     if member and member["campaign_id"] is not None:
         campaign = campaign_view(conn, member["campaign_id"], member["campaign_created_at"])
-    decision = _classify(conn, received, campaign, policy, now, client)
-    kind = decision.classification
-    steps = (Step.REPLIED,) if kind in CONVERSATIONAL else ()
-    if decision.outcome:
-        steps = (*steps, step_for(decision.outcome))
-    decision.conversation_id, created = rs.finish(
-        conn, inbound_id=message.id, member_id=member["id"] if member else None,
-        contact_id=contact_id, campaign_id=campaign.id if campaign else None,
-        classification=kind.value, keyword=decision.keyword, reply=decision.reply,
-        steps=steps, now=now, conversation=kind == Classification.CONVERSATION,
-        outcome=(decision.outcome, OutcomeSource.SMS_KEYWORD) if decision.outcome else None,
-    )  # fmt: skip
+    kind, match = _read(kw.Reading.of(received.body), member, campaign, policy)
+    with atomic(conn) if member is None or kind in _SEVERAL_WRITES else nullcontext():
+        contact_id = None
+        if member is None:
+            contact_id = conn.execute(
+                rs.contact_statement(conn.dialect.name), {"phone": received.phone, "now": now}
+            ).scalar_one()
+        decision = _answer(conn, kind, match, received, campaign, policy, now, client)
+        steps = (Step.REPLIED,) if kind in CONVERSATIONAL else ()
+        if decision.outcome:
+            steps = (*steps, step_for(decision.outcome))
+        decision.conversation_id, created = rs.finish(
+            conn, inbound_id=received.id, member_id=member["id"] if member else None,
+            contact_id=contact_id, campaign_id=campaign.id if campaign else None,
+            classification=kind.value, keyword=decision.keyword, reply=decision.reply,
+            steps=steps, now=now, conversation=kind == Classification.CONVERSATION,
+            outcome=(decision.outcome, OutcomeSource.SMS_KEYWORD) if decision.outcome else None,
+        )  # fmt: skip
     if decision.outcome and not created:
         decision.reply = None  # recorded already: answered the first time only
     member_id, campaign_id = member["id"] if member else None, campaign.id if campaign else None
-    log.info("inbound %s (member %s, campaign %s): %s", message.id, member_id, campaign_id,
+    log.info("inbound %s (member %s, campaign %s): %s", received.id, member_id, campaign_id,
              kind.value)  # fmt: skip
     return decision
 

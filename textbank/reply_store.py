@@ -15,7 +15,6 @@ from functools import cache
 
 from sqlalchemy import (
     Connection,
-    Row,
     bindparam,
     case,
     exists,
@@ -48,10 +47,9 @@ IN, M, L = InboundMessage.__table__, Member.__table__, Local.__table__
 OUT, CAMP, CONV = OutboundMessage.__table__, Campaign.__table__, Conversation.__table__
 CONTACT, SUPP = Contact.__table__, Suppression.__table__
 
-STORED_COLUMNS = (IN.c.id, IN.c.from_phone, IN.c.body, IN.c.params, IN.c.processed_at,
-                  IN.c.classification)  # fmt: skip
-
-READ_STORED = select(*STORED_COLUMNS).where(IN.c.id == bindparam("id"))
+READ_STORED = select(
+    IN.c.id, IN.c.from_phone, IN.c.body, IN.c.params, IN.c.processed_at, IN.c.classification
+).where(IN.c.id == bindparam("id"))
 
 
 @cache
@@ -67,7 +65,7 @@ def _store(dialect: str):
             created_at=bindparam("now"),
         )
         .on_conflict_do_nothing(index_elements=[IN.c.twilio_sid])
-        .returning(*STORED_COLUMNS)
+        .returning(IN.c.id)
     )
 
 
@@ -90,6 +88,8 @@ SENDER_COLUMNS = (
     CAMP.c.created_at.label("campaign_created_at"),
     exists().where(SUPP.c.phone == M.c.phone).label("suppressed"),
 )  # fmt: skip
+
+SENDER_KEYS = tuple(c.name for c in SENDER_COLUMNS)
 
 # Everything answering a reply needs about its sender: who, their local, the campaign.
 LOOKUP = (
@@ -118,15 +118,15 @@ def _store_and_look_up():
     stored = _store("postgresql").cte("stored")
     sender = LOOKUP.subquery("sender")
     return select(
-        *(stored.c[c.name] for c in STORED_COLUMNS),
+        stored.c.id.label("inbound_id"),
         *(sender.c[c.name].label(f"sender_{c.name}") for c in sender.c),
     ).select_from(stored.outerjoin(sender, true()))
 
 
 def store_and_look_up(
     conn: Connection, params: Mapping[str, str], phone: str, since: datetime, now: datetime
-) -> tuple[Row, dict | None] | None:
-    """Keep the text, and read who sent it; None when Twilio retries a MessageSid we have.
+) -> tuple[int, dict | None] | None:
+    """Keep the text and read who sent it: (its id, the sender); None for a Twilio retry.
 
     Autocommitted on PostgreSQL (the caller commits on SQLite): the reply is kept before
     anything is done about it.
@@ -135,14 +135,14 @@ def store_and_look_up(
               "to_phone": params.get("To"), "body": params.get("Body", ""),
               "params": dict(params), "now": now, "phone": phone, "since": since}  # fmt: skip
     if conn.dialect.name != "postgresql":
-        stored = conn.execute(_store(conn.dialect.name), values).first()
-        return None if stored is None else (stored, look_up(conn, phone, since))
+        inbound_id = conn.execute(_store(conn.dialect.name), values).scalar()
+        return None if inbound_id is None else (inbound_id, look_up(conn, phone, since))
     row = conn.execute(_store_and_look_up(), values).first()
     if row is None:
         return None
-    mapping = row._mapping
-    sender = {k[len("sender_") :]: v for k, v in mapping.items() if k.startswith("sender_")}
-    return row, (sender if sender["id"] is not None else None)
+    inbound_id, *columns = row
+    sender = dict(zip(SENDER_KEYS, columns, strict=True))
+    return inbound_id, (sender if sender["id"] is not None else None)
 
 
 def look_up(conn: Connection, phone: str, since: datetime) -> dict | None:

@@ -13,12 +13,24 @@ from textbank.db import make_engine, make_session_factory
 def init_app(app: Flask, settings: Settings) -> None:
     engine = make_engine(settings.database_url)  # lazy: connects on first use
     app.extensions["textbank.engine"] = engine
+    # The reply webhook's statements commit as they complete: most replies are a statement
+    # to store and one to act, and BEGIN/COMMIT would double their round trips. SQLite
+    # keeps its transactions (they take its write lock up front).
+    app.extensions["textbank.autocommit_engine"] = (
+        engine.execution_options(isolation_level="AUTOCOMMIT")
+        if engine.dialect.name == "postgresql"
+        else engine
+    )
     app.extensions["textbank.sessions"] = make_session_factory(engine)
     app.teardown_appcontext(_close_session)
 
 
 def engine() -> Engine:
     return current_app.extensions["textbank.engine"]
+
+
+def autocommit_engine() -> Engine:
+    return current_app.extensions["textbank.autocommit_engine"]
 
 
 def session_factory() -> sessionmaker[Session]:

@@ -17,17 +17,21 @@ from textbank.replies import (
     record_failure,
 )
 from textbank.web import redis_ext, settings
-from textbank.web.database import engine
+from textbank.web.database import autocommit_engine
 from textbank.webhooks import bp
 from textbank.webhooks.signature import twilio_signed
 
 log = logging.getLogger(__name__)
 
 
+NO_ANSWER = str(MessagingResponse())  # most replies wait for a human: no need to build it
+
+
 def twiml(reply: str | None = None) -> Response:
+    if not reply:
+        return Response(NO_ANSWER, mimetype="application/xml")
     response = MessagingResponse()
-    if reply:
-        response.message(reply)
+    response.message(reply)
     return Response(str(response), mimetype="application/xml")
 
 
@@ -38,9 +42,9 @@ def inbound_sms():
         return {"error": "MessageSid and From are required"}, 400
     now, policy = utcnow(), _policy()
     # One connection for the whole reply, outside the ORM: this is the hottest path there is.
-    with engine().connect() as conn, planned_once(conn):
+    with autocommit_engine().connect() as conn, planned_once(conn):
         received = receive(conn, request.form, policy, now)
-        conn.commit()  # the reply is safe before we try to understand it
+        conn.commit()  # the reply is safe (on PostgreSQL, already) before we act on it
         if received is None:
             return twiml()  # Twilio retrying: answered the first time, never answer twice
         try:
@@ -49,8 +53,8 @@ def inbound_sms():
         except Exception as exc:
             # Stored and flagged: the sweeper processes it again; Twilio still gets a quick answer.
             conn.rollback()
-            log.exception("inbound %s: processing failed", received.message.id)
-            record_failure(conn, received.message.id, exc)
+            log.exception("inbound %s: processing failed", received.id)
+            record_failure(conn, received.id, exc)
             conn.commit()
             return twiml()
     return twiml(decision.reply)
