@@ -111,7 +111,9 @@ def test_rate_change_applies_at_once(client, key):
     fast = TokenBucket(client, key, rate=100, burst=1)
     assert fast.try_acquire() == 0.0  # at 1/s this would still be almost a second away
     assert 0 < fast.try_acquire() <= 0.01
-    assert slow.try_acquire() > 0.9  # and back again
+    # And back again: at 1/s the next token is most of a second away (at 100/s it would be
+    # 0.01 s); the margin keeps a loaded machine's pause between calls from failing this.
+    assert slow.try_acquire() > 0.1
 
 
 def test_set_rate_changes_one_instance(client, key):
