@@ -54,6 +54,7 @@ def mark_member_statement(steps: tuple[Step, ...]):
         update(M)
         .where(M.c.id == bindparam("member_id"), or_(*(c.is_(None) for c in columns)))
         .values({c: func.coalesce(c, bindparam("now", type_=c.type)) for c in columns})
+        .values(updated_at=bindparam("now"))  # set here, not by onupdate: no Python-side default
     )
 
 
