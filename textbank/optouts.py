@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from functools import cache
 
 import redis
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from textbank.db import Executor, dialect_name, upsert
@@ -33,20 +34,85 @@ def forget_recent(client: redis.Redis, phone: str) -> None:
     client.zrem(RECENT_KEY, phone)
 
 
-def _record(
-    session: Executor, phone: str, kind: str, source: OptOutSource, text: str | None,
-    now: datetime, *only_if, **member_values,
-) -> int | None:  # fmt: skip
-    """Mirror the phone's state onto its member (if any) and write the ledger event."""
-    member_id = session.scalar(select(Member.id).where(Member.phone == phone))
-    if member_id is not None:
-        session.execute(
-            update(Member).where(Member.id == member_id, *only_if).values(**member_values)
+S, EVENTS, M = Suppression.__table__, OptOutEvent.__table__, Member.__table__
+_MEMBER_BY_PHONE = select(M.c.id).where(M.c.phone == bindparam("oo_phone"))
+_EVENT = insert(EVENTS).values(
+    phone=bindparam("oo_phone"), member_id=bindparam("oo_member_id"), kind=bindparam("oo_kind"),
+    source=bindparam("oo_source"), text=bindparam("oo_text"), created_at=bindparam("now"),
+)  # fmt: skip
+
+
+def _change(dialect: str, kind: str, member_id):
+    """The suppression change, and its mirror on the member whose id is `member_id`."""
+    if kind == "opt_out":
+        suppression = (
+            upsert(dialect, S)
+            .values(phone=bindparam("oo_phone"), source=bindparam("oo_source"),
+                    created_at=bindparam("now"))
+            .on_conflict_do_nothing(index_elements=["phone"])
+            .returning(S.c.phone)
+        )  # fmt: skip
+        member = (
+            update(M)
+            .where(M.c.id == member_id, M.c.opted_out_at.is_(None))
+            .values(opted_out_at=bindparam("now"), opt_out_source=bindparam("oo_source"),
+                    updated_at=bindparam("now"))
+        )  # fmt: skip
+    else:
+        suppression = delete(S).where(S.c.phone == bindparam("oo_phone")).returning(S.c.phone)
+        member = (
+            update(M)
+            .where(M.c.id == member_id)
+            .values(opted_out_at=None, opt_out_source=None, updated_at=bindparam("now"))
         )
-    event = {"phone": phone, "member_id": member_id, "kind": kind, "source": source.value,
-             "text": text, "created_at": now}  # fmt: skip
-    session.execute(insert(OptOutEvent.__table__).values(event))
-    return member_id
+    return suppression, member
+
+
+@cache
+def _change_one_by_one(dialect: str, kind: str):
+    return _change(dialect, kind, bindparam("oo_member_id"))
+
+
+@cache
+def _change_in_one(kind: str):
+    """PostgreSQL: suppression, member and ledger event in one statement, one round trip."""
+    member_id = _MEMBER_BY_PHONE.scalar_subquery()
+    suppression, member = _change("postgresql", kind, member_id)
+    changed = suppression.cte("changed")
+    columns = ["phone", "member_id", "kind", "source", "text", "created_at"]
+    row = [
+        bindparam(f"oo_{c}" if c != "created_at" else "now", type_=EVENTS.c[c].type)
+        for c in columns
+    ]
+    row[1] = member_id
+    event = insert(EVENTS).from_select(columns, select(*row)).cte("event")
+    return select(exists(select(changed.c.phone)), member_id).add_cte(member.cte("mirrored"), event)
+
+
+def _apply(
+    executor: Executor, phone: str, kind: str, source: OptOutSource, text: str | None,
+    now: datetime,
+) -> tuple[bool, int | None]:  # fmt: skip
+    """Change the phone's state, mirror it onto its member (if any), write the ledger event.
+
+    Returns whether the state changed and the member's id. One transaction either way: on
+    PostgreSQL a single statement, elsewhere the caller's.
+    """
+    # Bound as oo_*: a key named like a column of a table the statement updates would be
+    # taken as a new value for that column.
+    values = {"oo_phone": phone, "oo_kind": kind, "oo_source": source.value, "oo_text": text,
+              "now": now, "oo_member_id": None}  # fmt: skip
+    dialect = dialect_name(executor)
+    if dialect == "postgresql":
+        changed, member_id = executor.execute(_change_in_one(kind), values).one()
+        return bool(changed), member_id
+    suppression, member = _change_one_by_one(dialect, kind)
+    changed = executor.execute(suppression, values).first() is not None
+    member_id = values["oo_member_id"] = executor.scalar(_MEMBER_BY_PHONE, values)
+    if member_id is not None:
+        executor.execute(member, values)
+    executor.execute(_EVENT, values)
+    return changed, member_id
 
 
 def opt_out(
@@ -59,14 +125,7 @@ def opt_out(
     client: redis.Redis | None = None,
 ) -> bool:
     """Opt a phone out everywhere; True if it was not opted out before. Imports never undo it."""
-    stmt = upsert(dialect_name(session), Suppression.__table__).values(
-        phone=phone, source=source.value, created_at=now
-    )
-    stmt = stmt.on_conflict_do_nothing(index_elements=["phone"]).returning(Suppression.phone)
-    added = session.scalar(stmt) is not None
-    member_id = _record(session, phone, "opt_out", source, text, now,
-                        Member.opted_out_at.is_(None), opted_out_at=now,
-                        opt_out_source=source.value)  # fmt: skip
+    added, member_id = _apply(session, phone, "opt_out", source, text, now)
     if client is not None:
         # Senders check this right before each request, so a STOP mid-blast also
         # stops texts a worker has already claimed.
@@ -74,7 +133,7 @@ def opt_out(
     if added:
         log.info("opted out %s (member %s) by %s", phone[-4:].rjust(len(phone), "*"), member_id,
                  source.value)  # fmt: skip
-    return bool(added)
+    return added
 
 
 def opt_out_member(
@@ -100,13 +159,10 @@ def opt_in(
     client: redis.Redis | None = None,
 ) -> bool:
     """Re-subscribe a phone at its owner's request (START, UNSTOP); True if it was opted out."""
-    removed = session.scalar(
-        delete(Suppression).where(Suppression.phone == phone).returning(Suppression.phone)
-    )
-    _record(session, phone, "opt_in", source, text, now, opted_out_at=None, opt_out_source=None)
+    removed, _ = _apply(session, phone, "opt_in", source, text, now)
     if client is not None:
         forget_recent(client, phone)
-    return bool(removed)
+    return removed
 
 
 def suppressed_among(session: Session, phones: list[str]) -> set[str]:
