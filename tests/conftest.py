@@ -13,6 +13,7 @@ from textbank.accounts import create_token, create_user
 from textbank.config import Settings
 from textbank.db import make_engine, session_scope
 from textbank.models import Base
+from textbank.web import database
 
 POSTGRES_URL = os.environ.get(
     "TEXTBANK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -70,10 +71,9 @@ def _empty_tables(engine) -> None:
 def app(settings, redis_client):
     app = create_app(settings)
     app.config.update(TESTING=True)
-    engine = app.extensions["textbank.engine"]
-    _empty_tables(engine)
+    _empty_tables(app.extensions["textbank.engine"])
     yield app
-    engine.dispose()
+    database.dispose(app)
 
 
 @pytest.fixture
@@ -164,4 +164,4 @@ def live(settings, sandbox, redis_client):
     )  # fmt: skip
     server.shutdown()
     thread.join(timeout=5)
-    app.extensions["textbank.engine"].dispose()
+    database.dispose(app)

@@ -19,6 +19,7 @@ from textbank.db import session_scope
 from textbank.engagement import Step, mark
 from textbank.models import Local, Member, User
 from textbank.twilio_codes import MessageStatus
+from textbank.web import database
 
 PASSWORD = "correct horse battery"
 ANA, LUIS, ROSA, MEI, WEI = (f"+1617555010{i}" for i in range(1, 6))
@@ -352,4 +353,4 @@ def test_session_cookie_is_secure_outside_development(settings):
     assert app.config["SESSION_COOKIE_HTTPONLY"] is True
     assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
     assert app.config["WTF_CSRF_ENABLED"] is True
-    app.extensions["textbank.engine"].dispose()
+    database.dispose(app)

@@ -19,6 +19,7 @@ from textbank.models import (
     Outcome,
 )
 from textbank.twilio_codes import MessageStatus
+from textbank.web import database
 
 ANA, LUIS, ROSA, KIM = "+16175550101", "+16175550102", "+16175550103", "+16175550104"
 CAMPAIGN = {
@@ -183,7 +184,7 @@ def test_signature_checked_against_public_url_behind_a_tls_proxy(settings, redis
     assert response.status_code == 200
     signed_for_internal = signed_post(client, settings, "/twilio/sms", inbound(LUIS, "HELP"))
     assert signed_for_internal.status_code == 403
-    app.extensions["textbank.engine"].dispose()
+    database.dispose(app)
 
 
 def test_stranger_is_a_contact_and_their_stop_sticks(client, settings, sessions, auth):

@@ -123,7 +123,15 @@ def planned_once(conn: Connection) -> Iterator[Connection]:
 
 
 def autocommits(conn: Connection) -> bool:
-    return conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+    """Whether each statement on this connection commits as it completes.
+
+    Asked of the driver: an engine made AUTOCOMMIT at connect time shows nothing in its
+    execution options. SQLite's driver always looks so here, because textbank issues
+    BEGIN itself (see make_engine), so it never counts.
+    """
+    if conn.dialect.name != "postgresql":
+        return False
+    return bool(conn.connection.driver_connection.autocommit)
 
 
 @contextmanager

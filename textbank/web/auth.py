@@ -27,6 +27,7 @@ from wtforms.validators import DataRequired, Length
 from textbank.accounts import check_password, find_user
 from textbank.models import Role, User
 from textbank.web.database import db
+from textbank.web.sessions import CookieSessions
 
 bp = Blueprint("auth", __name__)
 
@@ -157,6 +158,7 @@ def secure_headers(response):
 
 def init_app(app: Flask) -> None:
     app.config["PERMANENT_SESSION_LIFETIME"] = SESSION_LIFETIME
+    app.session_interface = CookieSessions()
     app.register_blueprint(bp)
     app.register_error_handler(CSRFError, _csrf_error)
 

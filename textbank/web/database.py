@@ -14,10 +14,12 @@ def init_app(app: Flask, settings: Settings) -> None:
     engine = make_engine(settings.database_url)  # lazy: connects on first use
     app.extensions["textbank.engine"] = engine
     # The reply webhook's statements commit as they complete: most replies are a statement
-    # to store and one to act, and BEGIN/COMMIT would double their round trips. SQLite
+    # to store and one to act, and BEGIN/COMMIT would double their round trips. Its own
+    # pool, autocommit from the connection's start: switching a shared pool's connection
+    # there and back on every checkout cost as much as a quarter of a statement. SQLite
     # keeps its transactions (they take its write lock up front).
     app.extensions["textbank.autocommit_engine"] = (
-        engine.execution_options(isolation_level="AUTOCOMMIT")
+        make_engine(settings.database_url, isolation_level="AUTOCOMMIT")
         if engine.dialect.name == "postgresql"
         else engine
     )
@@ -31,6 +33,12 @@ def engine() -> Engine:
 
 def autocommit_engine() -> Engine:
     return current_app.extensions["textbank.autocommit_engine"]
+
+
+def dispose(app: Flask) -> None:
+    """Close every pooled connection the app holds (tests, and after a fork)."""
+    app.extensions["textbank.engine"].dispose()
+    app.extensions["textbank.autocommit_engine"].dispose()
 
 
 def session_factory() -> sessionmaker[Session]:

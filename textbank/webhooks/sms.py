@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 
 from flask import Response, current_app, request
 from twilio.twiml.messaging_response import MessagingResponse
@@ -27,12 +28,17 @@ log = logging.getLogger(__name__)
 NO_ANSWER = str(MessagingResponse())  # most replies wait for a human: no need to build it
 
 
-def twiml(reply: str | None = None) -> Response:
-    if not reply:
-        return Response(NO_ANSWER, mimetype="application/xml")
+@lru_cache(maxsize=1024)
+def _answer(reply: str) -> str:
+    # Most answers are the same few texts (HELP, the opt-out confirmation, a campaign's
+    # thanks): built once each, not once per reply.
     response = MessagingResponse()
     response.message(reply)
-    return Response(str(response), mimetype="application/xml")
+    return str(response)
+
+
+def twiml(reply: str | None = None) -> Response:
+    return Response(_answer(reply) if reply else NO_ANSWER, mimetype="application/xml")
 
 
 @bp.post("/sms")
