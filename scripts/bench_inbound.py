@@ -33,7 +33,7 @@ import redis
 import requests
 import uvloop
 from bench_blast import free_port
-from benchlib import scratch_database
+from benchlib import CpuMeter, scratch_database
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from twilio.request_validator import RequestValidator
@@ -213,10 +213,15 @@ def main() -> None:
         load(empty_url, empty[-WARM:], args.concurrency)
         load(sms_url, sms[-WARM:], args.concurrency)
         print(f"\nclosed loop, {args.concurrency} lanes")
-        baseline = load(empty_url, empty[:n], args.concurrency, limit_s=args.seconds)
+        roots = {"web": proc.pid}
+        with CpuMeter(roots, own="load generator") as base_cpu:
+            baseline = load(empty_url, empty[:n], args.concurrency, limit_s=args.seconds)
         base_rate = show("baseline  empty TwiML route", baseline)
-        closed = load(sms_url, sms[:n], args.concurrency, limit_s=args.seconds)
+        with CpuMeter(roots, own="load generator") as cpu:
+            closed = load(sms_url, sms[:n], args.concurrency, limit_s=args.seconds)
         rate = show("textbank  POST /twilio/sms", closed)
+        print(f"  CPU per request, empty route  : {base_cpu.per(baseline['sent'])}\n"
+              f"  CPU per reply, textbank       : {cpu.per(closed['sent'])}")  # fmt: skip
         ratio = rate / base_rate if base_rate else float("nan")
         print(f"  textbank / baseline           : {ratio:7.0%} of the empty route")
         # Every closed-loop request has had its answer, so each one's commits are done.
