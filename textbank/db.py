@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy import ARRAY, Connection, Engine, Table, any_, bindparam, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
@@ -100,6 +100,16 @@ def dialect_name(executor: Executor) -> str:
 def upsert(dialect: str, table: Table):
     """INSERT with ON CONFLICT: PostgreSQL and SQLite spell it alike, but each has its own class."""
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def among(column, values, dialect: str):
+    """`column IN (values)`; on PostgreSQL `column = ANY(:array)`, one parameter however
+    many values, so the statement is the same text (and plan) for any list and the
+    driver sends one array instead of a placeholder per value."""
+    values = list(values)
+    if dialect == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+    return column.in_(values)
 
 
 @contextmanager

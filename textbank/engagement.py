@@ -10,7 +10,7 @@ from functools import cache
 from sqlalchemy import bindparam, func, or_, update
 from sqlalchemy.orm import Session
 
-from textbank.db import Executor
+from textbank.db import Executor, among, dialect_name
 from textbank.models import Classification, Member
 from textbank.twilio_codes import MessageStatus
 
@@ -39,10 +39,11 @@ def mark(session: Session, member_ids: Iterable[int], step: Step, now: datetime)
     if len(ids) == 1:
         mark_member(session, ids[0], (step,), now)
         return
+    dialect = dialect_name(session)
     for start in range(0, len(ids), 5000):
         session.execute(
             update(M)
-            .where(M.c.id.in_(ids[start : start + 5000]), column.is_(None))
+            .where(among(M.c.id, ids[start : start + 5000], dialect), column.is_(None))
             .values({column: now})
         )
 

@@ -64,7 +64,7 @@ class TokenReservoir:
     def __init__(self, bucket: AsyncTokenBucket, rate: float) -> None:
         self._bucket = bucket
         # A twentieth of a second's worth: few Redis calls, and bursts stay small.
-        self._block = max(1, min(25, int(rate / 20)))
+        self._block = max(1, min(100, int(rate / 20)))
         self._tokens = 0
         self._lock = asyncio.Lock()
 

@@ -14,12 +14,26 @@ from datetime import datetime, timedelta
 import aiohttp
 import redis
 import redis.asyncio as aioredis
-from sqlalchemy import and_, bindparam, case, func, or_, select, update
+from sqlalchemy import (
+    ARRAY,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    case,
+    column,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, sessionmaker
 from twilio.base.exceptions import TwilioRestException
 
 from textbank.carrier import async_client
 from textbank.config import Settings
+from textbank.db import among, dialect_name
 from textbank.engagement import Step, mark, mark_accepted
 from textbank.models import Campaign, CampaignStatus, Member, OptOutSource, OutboundMessage
 from textbank.models import utcnow as default_now
@@ -126,16 +140,17 @@ async def _heartbeat(aredis, key: str) -> None:
         await asyncio.sleep(ALIVE_TTL / 4)
 
 
-def campaign_is_sending(session: Session, campaign_id: int) -> bool:
-    status = session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
-    return status in (CampaignStatus.SENDING, CampaignStatus.LAUNCHING)
+SENDING_STATES = (CampaignStatus.SENDING, CampaignStatus.LAUNCHING)
 
 
 def claim(
     session: Session, campaign_id: int, bucket_range: tuple[int, int], opts: SendOptions,
     now: datetime,
 ) -> list[Claimed]:  # fmt: skip
-    """Move due rows of the bucket from waiting to sending; only one worker gets each row."""
+    """Move due rows of the bucket from waiting to sending; only one worker gets each row.
+
+    None while the campaign is not sending (paused, cancelled).
+    """
     lo, hi = bucket_range
     in_bucket = and_(T.c.campaign_id == campaign_id, T.c.id.between(lo, hi))
     # The opt-out list is checked again here, at send time, not only at launch.
@@ -149,15 +164,17 @@ def claim(
         .values(status=MessageStatus.SKIPPED, error_message="opted out before sending",
                 updated_at=now)
     )  # fmt: skip
+    sending = exists().where(Campaign.id == campaign_id, Campaign.status.in_(SENDING_STATES))
     candidates = session.execute(
-        select(T.c.id, T.c.phone)
-        .where(in_bucket, T.c.status.in_(WAITING),
+        select(T.c.id, T.c.member_id, T.c.phone, T.c.body)
+        .where(in_bucket, T.c.status.in_(WAITING), sending,
                or_(T.c.send_after.is_(None), T.c.send_after <= now))
         .order_by(T.c.id)
         .limit(opts.claim_size)
-        .with_for_update(skip_locked=True)
+        .with_for_update(of=T, skip_locked=True)
     ).all()  # fmt: skip
     validity: dict[int, int] = {}
+    due = []
     deferrals = []
     gates: dict[tuple[str, ...], WindowCheck] = {}
     for row in candidates:
@@ -165,6 +182,7 @@ def claim(
         gate = gates.get(zones) or gates.setdefault(zones, check(opts.window, zones, now))
         if gate.open:
             validity[row.id] = validity_seconds(gate, now)
+            due.append(row)
         else:
             deferrals.append({"row_id": row.id, "opens": gate.opens_at})
     if deferrals:
@@ -174,16 +192,49 @@ def claim(
             .values(status=MessageStatus.DEFERRED, send_after=bindparam("opens"), updated_at=now),
             deferrals,
         )
-    if not validity:
+    if not due:
         return []
-    claimed = session.execute(
+    # The rows are locked (FOR UPDATE above) until this transaction ends: no one else can
+    # have moved them, so what was read is what is claimed.
+    session.execute(
         update(T)
-        .where(T.c.id.in_(list(validity)), T.c.status.in_(WAITING))
+        .where(among(T.c.id, validity, dialect_name(session)))
         .values(status=MessageStatus.SENDING, claimed_at=now, attempts=T.c.attempts + 1,
                 updated_at=now)
-        .returning(T.c.id, T.c.member_id, T.c.phone, T.c.body)
-    ).all()  # fmt: skip
-    return [Claimed(r.id, r.member_id, r.phone, r.body, validity[r.id]) for r in claimed]
+    )  # fmt: skip
+    return [Claimed(r.id, r.member_id, r.phone, r.body, validity[r.id]) for r in due]
+
+
+def _record_sent(row_id, sid, tstatus, new_status):
+    """A sent row takes its SID and status, unless a callback already moved it on."""
+    sending = T.c.status == MessageStatus.SENDING
+    return (
+        update(T)
+        .where(T.c.id == row_id)
+        .values(
+            twilio_sid=func.coalesce(T.c.twilio_sid, sid),
+            sent_at=func.coalesce(T.c.sent_at, bindparam("now")),
+            twilio_status=case((sending, tstatus), else_=T.c.twilio_status),
+            status=case((sending, new_status), else_=T.c.status),
+            updated_at=bindparam("now"),
+        )
+    )
+
+
+_RECORD_SENT = _record_sent(
+    bindparam("row_id"), bindparam("sid"), bindparam("tstatus"), bindparam("new_status")
+)
+# PostgreSQL: a chunk's rows as four arrays, one statement, instead of a statement per row.
+_SENT = (
+    func.unnest(
+        bindparam("row_ids", type_=ARRAY(Integer)), bindparam("sids", type_=ARRAY(String)),
+        bindparam("tstatuses", type_=ARRAY(String)), bindparam("statuses", type_=ARRAY(String)),
+    )
+    .table_valued(column("row_id", Integer), column("sid", String), column("tstatus", String),
+                  column("status", String))
+    .render_derived(name="sent")
+)  # fmt: skip
+_RECORD_SENT_ARRAYS = _record_sent(_SENT.c.row_id, _SENT.c.sid, _SENT.c.tstatus, _SENT.c.status)
 
 
 def record(session: Session, outcomes: list[Outcome], now: datetime, redis_client=None) -> None:
@@ -191,22 +242,26 @@ def record(session: Session, outcomes: list[Outcome], now: datetime, redis_clien
     sending = T.c.status == MessageStatus.SENDING
     sent = [o for o in outcomes if o.kind == "sent"]
     if sent:
-        session.execute(
-            update(T)
-            .where(T.c.id == bindparam("row_id"))
-            .values(
-                twilio_sid=func.coalesce(T.c.twilio_sid, bindparam("sid")),
-                sent_at=func.coalesce(T.c.sent_at, now),
-                twilio_status=case((sending, bindparam("tstatus")), else_=T.c.twilio_status),
-                status=case((sending, bindparam("new_status")), else_=T.c.status),
-                updated_at=now,
-            ),
-            [
-                {"row_id": o.row.id, "sid": o.sid, "tstatus": o.twilio_status,
-                 "new_status": TWILIO_STATUS.get(o.twilio_status or "", MessageStatus.SENT)}
-                for o in sent
-            ],
-        )  # fmt: skip
+        rows = [(o.row.id, o.sid, o.twilio_status,
+                 str(TWILIO_STATUS.get(o.twilio_status or "", MessageStatus.SENT)))
+                for o in sent]  # fmt: skip
+        if dialect_name(session) == "postgresql":
+            ids, sids, tstatuses, statuses = (list(c) for c in zip(*rows, strict=True))
+            session.execute(
+                _RECORD_SENT_ARRAYS,
+                {
+                    "row_ids": ids,
+                    "sids": sids,
+                    "now": now,
+                    "tstatuses": tstatuses,
+                    "statuses": statuses,
+                },
+            )
+        else:
+            session.execute(_RECORD_SENT, [
+                {"row_id": i, "sid": sid, "tstatus": t, "new_status": st, "now": now}
+                for i, sid, t, st in rows
+            ])  # fmt: skip
     ended = [o for o in outcomes if o.kind in ("failed", "skipped")]
     if ended:
         session.execute(
@@ -311,14 +366,24 @@ async def send_claimed(
     rows: list[Claimed], opts: SendOptions, client, pace: TokenReservoir, guards: OptOutWatch,
     claimed_at: datetime, gate: asyncio.Semaphore,
 ) -> list[Outcome]:  # fmt: skip
-    """Send rows with at most `gate` requests in flight, all paced by the shared bucket."""
+    """Send rows with at most `gate` requests in flight, all paced by the shared bucket.
+
+    The gate is the worker's, shared by its lanes, so a lane busy with the database lends
+    its share to the others. A few senders take the rows in turn, not a task per row: a
+    chunk's hundreds of tasks waiting on the gate cost more than their sends' bookkeeping.
+    """
     deadline = time.monotonic() + opts.claim_ttl
+    outcomes: dict[int, Outcome] = {}
+    queue = iter(rows)
 
-    async def guarded(row: Claimed) -> Outcome:
-        async with gate:
-            return await _send_one(client, row, opts, pace, guards, claimed_at, deadline)
+    async def sender() -> None:
+        for row in queue:
+            async with gate:
+                outcomes[row.id] = await _send_one(client, row, opts, pace, guards, claimed_at,
+                                                   deadline)  # fmt: skip
 
-    return list(await asyncio.gather(*(guarded(r) for r in rows)))
+    await asyncio.gather(*(sender() for _ in range(min(opts.concurrency, len(rows)))))
+    return [outcomes[row.id] for row in rows]
 
 
 def unfinished(session: Session, campaign_id: int) -> int:
@@ -355,26 +420,52 @@ class BucketReport:
             setattr(self, o.kind, getattr(self, o.kind) + 1)
 
 
+@dataclass
+class Channels:
+    """What a sender talks through: the Twilio client, and Redis for pace and opt-outs.
+
+    Opened once per event loop and kept across buckets: each bucket opening its own would
+    reconnect to Twilio (a new TCP and TLS handshake per request in flight) every few
+    seconds of a blast.
+    """
+
+    client: object
+    aredis: aioredis.Redis
+    redis: redis.Redis
+
+    @classmethod
+    def open(cls, settings: Settings, redis_url: str, timeout: float) -> Channels:
+        return cls(async_client(settings, timeout=timeout), aioredis.from_url(redis_url),
+                   redis.Redis.from_url(redis_url))  # fmt: skip
+
+    async def aclose(self) -> None:
+        await self.client.http_client.close()
+        await self.aredis.aclose()
+        self.redis.close()
+
+
 async def send_bucket(
     sessions: sessionmaker[Session], settings: Settings, redis_url: str, campaign_id: int,
     bucket: int, bucket_size: int, opts: SendOptions,
-    now: Callable[[], datetime] = default_now,
+    now: Callable[[], datetime] = default_now, channels: Channels | None = None,
 ) -> BucketReport:  # fmt: skip
-    """Send every due row of one bucket of a campaign; safe to run twice or concurrently."""
+    """Send every due row of one bucket of a campaign; safe to run twice or concurrently.
+
+    Through `channels` when given (kept open for the next bucket), else through its own.
+    """
     report = BucketReport(campaign_id, bucket)
     bucket_range = (bucket * bucket_size, bucket * bucket_size + bucket_size - 1)
-    client = async_client(settings, timeout=opts.request_timeout)
-    aredis = aioredis.from_url(redis_url)
+    own = channels is None
+    if channels is None:
+        channels = Channels.open(settings, redis_url, opts.request_timeout)
+    client, aredis, sync_redis = channels.client, channels.aredis, channels.redis
     pace = TokenReservoir(
         AsyncTokenBucket(aredis, f"textbank:rate:{opts.sender}", opts.rate), opts.rate
     )
-    sync_redis = redis.Redis.from_url(redis_url)
 
     def claim_step() -> tuple[list[Claimed], datetime]:
         stamp = now()
         with sessions.begin() as session:
-            if not campaign_is_sending(session, campaign_id):
-                return [], stamp
             return claim(session, campaign_id, bucket_range, opts, stamp), stamp
 
     def record_step(outcomes: list[Outcome]) -> None:
@@ -406,9 +497,8 @@ async def send_bucket(
                     await beat
                     await aredis.delete(alive_key(campaign_id, bucket))
     finally:
-        await client.http_client.close()
-        await aredis.aclose()
-        sync_redis.close()
+        if own:
+            await channels.aclose()
     with sessions.begin() as session:
         complete_if_done(session, campaign_id, now())
     log.info(

@@ -7,7 +7,6 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 
 import redis
-import uvloop
 from rq import Retry
 from rq.job import Job, JobStatus
 from sqlalchemy import select
@@ -73,11 +72,11 @@ def enqueue_buckets(connection: redis.Redis, campaign_id: int, buckets: list[int
 def send_bucket(campaign_id: int, bucket: int) -> dict:
     """Send the due rows of one bucket of a campaign."""
     ctx = context.get()
-    # uvloop: the send loop is all sockets, and uvloop runs them at a fraction of the CPU.
-    report = uvloop.run(
+    opts = SendOptions.from_settings(ctx.settings)
+    report = ctx.run(
         send_bucket_rows(
-            ctx.sessions, ctx.settings, ctx.redis_url, campaign_id, bucket, BUCKET,
-            SendOptions.from_settings(ctx.settings),
+            ctx.sessions, ctx.settings, ctx.redis_url, campaign_id, bucket, BUCKET, opts,
+            channels=ctx.channels(opts.request_timeout),
         )
     )  # fmt: skip
     return asdict(report)

@@ -52,15 +52,18 @@ def run(settings: Settings, *, burst: bool = False) -> bool:
     logging.getLogger("twilio").setLevel(logging.WARNING)  # it logs every request at INFO
     ctx = context.setup(settings)
     delay = 1.0
-    while True:
-        queues = [queue(name, ctx.redis) for name in ALL_QUEUES]
-        log.info("worker starting on %s (burst=%s)", ", ".join(q.name for q in queues), burst)
-        worker = TextbankWorker(
-            queues, connection=ctx.redis, maintenance_interval=SWEEP_INTERVAL, worker_ttl=35
-        )
-        try:
-            return worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
-        except redis.ConnectionError as exc:
-            log.error("lost Redis (%s); starting a new worker in %.0f s", exc, delay)
-            time.sleep(delay)
-            delay = min(30.0, delay * 2)
+    try:
+        while True:
+            queues = [queue(name, ctx.redis) for name in ALL_QUEUES]
+            log.info("worker starting on %s (burst=%s)", ", ".join(q.name for q in queues), burst)
+            worker = TextbankWorker(
+                queues, connection=ctx.redis, maintenance_interval=SWEEP_INTERVAL, worker_ttl=35
+            )
+            try:
+                return worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+            except redis.ConnectionError as exc:
+                log.error("lost Redis (%s); starting a new worker in %.0f s", exc, delay)
+                time.sleep(delay)
+                delay = min(30.0, delay * 2)
+    finally:
+        ctx.close()
