@@ -1,6 +1,7 @@
 """Blasts end to end: API launch, RQ jobs, the real twilio SDK against the sandbox carrier."""
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -148,6 +149,26 @@ def test_carrier_unsubscribed_number_fails_and_opts_out(live, auth):
         assert (row.status, row.error_code) == (MessageStatus.FAILED, 21610)
         member = session.get(Member, row.member_id)
         assert member.opted_out and member.opt_out_source == "carrier"
+
+
+def test_hung_requests_are_given_up_in_time_and_never_resent(live, auth):
+    """Twilio took the text but the answer never came: the request times out, the sender
+    finds the message by listing the member's texts, and sends no second one."""
+    seed(live.sessions, MEMBERS)
+    live.sandbox.configure(timeout_rate=0.5, timeout_seconds=30, random_seed=3)
+    campaign = _create(live, auth)
+    live.client.post(f"/api/v1/campaigns/{campaign['id']}/launch", headers=auth)
+    started = time.monotonic()
+    run_queue(replace(live.settings, twilio_timeout=1.0))
+    assert time.monotonic() - started < 15  # not the 30 s a hung answer takes
+    assert live.sandbox.state.requests()["timeouts"] >= 1
+    texts = texts_by_phone(live.sandbox)
+    assert sorted(texts) == ["+16175550101", "+16175550102", "+16175550103", "+16175550105"]
+    assert all(len(bodies) == 1 for bodies in texts.values())
+    with session_scope(live.sessions) as session:
+        rows = session.scalars(select(OutboundMessage)).all()
+        assert {row.status for row in rows} <= {MessageStatus.SENT, MessageStatus.DELIVERED}
+        assert len({row.twilio_sid for row in rows}) == len(rows) == 4
 
 
 def test_pause_then_resume(live, auth):

@@ -53,3 +53,18 @@ def test_send_rate_must_be_positive_number(tmp_path):
         Settings.from_env({"TEXTBANK_SEND_RATE": "fast"}, str(tmp_path))
     with pytest.raises(ConfigError, match="TEXTBANK_SEND_RATE"):
         Settings.from_env({"TEXTBANK_SEND_RATE": "0"}, str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("TEXTBANK_TWILIO_TIMEOUT", "0"), ("TEXTBANK_TWILIO_TIMEOUT", "soon"),
+     ("TEXTBANK_SEND_CONCURRENCY", "0"), ("TEXTBANK_CLAIM_TTL", "5")],
+)  # fmt: skip
+def test_bad_sender_limits_are_named(tmp_path, name, value):
+    with pytest.raises(ConfigError, match=f"{name} must be"):
+        Settings.from_env({name: value}, str(tmp_path))
+
+
+def test_twilio_timeout_default_and_set(tmp_path):
+    assert Settings.from_env({}, str(tmp_path)).twilio_timeout == 10.0
+    assert Settings.from_env({"TEXTBANK_TWILIO_TIMEOUT": "3"}, str(tmp_path)).twilio_timeout == 3.0

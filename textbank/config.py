@@ -61,6 +61,7 @@ class Settings:
     send_window: SendWindow
     send_concurrency: int
     claim_ttl: float
+    twilio_timeout: float
     reply_window_days: int
     help_text: str | None
     opt_out_phrases: tuple[str, ...]
@@ -138,6 +139,9 @@ class Settings:
             ),
             claim_ttl=float(
                 _int(get("TEXTBANK_CLAIM_TTL") or "90", "TEXTBANK_CLAIM_TTL", 15, 3600)
+            ),
+            twilio_timeout=float(
+                _int(get("TEXTBANK_TWILIO_TIMEOUT") or "10", "TEXTBANK_TWILIO_TIMEOUT", 1, 60)
             ),
             org_name=get("TEXTBANK_ORG_NAME") or "textbank",
             reply_window_days=_int(

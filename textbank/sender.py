@@ -81,6 +81,7 @@ class SendOptions:
             messaging_service_sid=settings.twilio_messaging_service_sid,
             concurrency=settings.send_concurrency,
             claim_ttl=settings.claim_ttl,
+            request_timeout=settings.twilio_timeout,
             **overrides,
         )
 
