@@ -70,17 +70,19 @@ def _processes() -> dict[int, tuple[int, str]]:
     return out
 
 
-def process_groups(roots: dict[str, int], own: str | None = None) -> dict[str, list[int]]:
-    """Each named root process with its descendants, this process alone under `own`, and
-    every PostgreSQL server process (backends, WAL writer, autovacuum: all the database's
-    work) as "PostgreSQL"."""
+def process_groups(
+    roots: dict[str, int | list[int]], own: str | None = None
+) -> dict[str, list[int]]:
+    """Each named root process with its descendants, this process alone under `own`, every
+    PostgreSQL server process (backends, WAL writer, autovacuum: all the database's work)
+    as "PostgreSQL" and the Redis server as "Redis"."""
     procs = _processes()
     children: dict[int, list[int]] = {}
     for pid, (ppid, _) in procs.items():
         children.setdefault(ppid, []).append(pid)
     groups = {}
     for name, root in roots.items():
-        tree, todo = [], [root]
+        tree, todo = [], [root] if isinstance(root, int) else list(root)
         while todo:
             pid = todo.pop()
             tree.append(pid)
@@ -88,7 +90,8 @@ def process_groups(roots: dict[str, int], own: str | None = None) -> dict[str, l
         groups[name] = tree
     if own:
         groups[own] = [os.getpid()]
-    groups["PostgreSQL"] = [pid for pid, (_, comm) in procs.items() if comm.startswith("postgres")]
+    for name, comm_prefix in (("PostgreSQL", "postgres"), ("Redis", "redis-server")):
+        groups[name] = [pid for pid, (_, comm) in procs.items() if comm.startswith(comm_prefix)]
     return groups
 
 
@@ -100,7 +103,7 @@ class CpuMeter:
     it reports nothing.
     """
 
-    def __init__(self, roots: dict[str, int], own: str | None = None) -> None:
+    def __init__(self, roots: dict[str, int | list[int]], own: str | None = None) -> None:
         self.roots, self.own = roots, own
         self.used: dict[str, float] = {}
 
@@ -116,8 +119,11 @@ class CpuMeter:
         if not self.available:
             return
         self.wall = time.perf_counter() - self.wall
-        for name, pids in self.groups.items():
-            self.used[name] = sum(max(0.0, _cpu_of(pid) - self.start[pid]) for pid in pids)
+        # Looked up again: processes born during the block count whole (a database
+        # connection opened mid-run is a new backend). One that ended meanwhile is missed.
+        for name, pids in process_groups(self.roots, self.own).items():
+            seen = set(pids) | set(self.groups.get(name, []))
+            self.used[name] = sum(max(0.0, _cpu_of(p) - self.start.get(p, 0.0)) for p in seen)
 
     def per(self, count: int) -> str:
         """'web 1.10, PostgreSQL 0.52 ms' of CPU per request, and the cores they kept busy."""
