@@ -1,4 +1,4 @@
-"""Sending one bucket of outbound rows: claim atomically, gate, send concurrently, record."""
+"""Sending one bucket of a blast: claim its rows, gate and send them concurrently, record."""
 
 from __future__ import annotations
 
@@ -14,45 +14,20 @@ from datetime import datetime, timedelta
 import aiohttp
 import redis
 import redis.asyncio as aioredis
-from sqlalchemy import (
-    ARRAY,
-    Integer,
-    String,
-    and_,
-    bindparam,
-    case,
-    column,
-    exists,
-    func,
-    or_,
-    select,
-    update,
-)
 from sqlalchemy.orm import Session, sessionmaker
 from twilio.base.exceptions import TwilioRestException
+from twilio.rest import Client
 
 from textbank.carrier import async_client
 from textbank.config import Settings
-from textbank.db import among, dialect_name
-from textbank.engagement import Step, mark, mark_accepted
-from textbank.models import Campaign, CampaignStatus, Member, OptOutSource, OutboundMessage
 from textbank.models import utcnow as default_now
-from textbank.optouts import opt_out_member
-from textbank.phones import time_zones
+from textbank.outbox import Claimed, Outcome, claim, complete_if_done, record
 from textbank.ratelimit import AsyncTokenBucket
 from textbank.send_guards import OptOutWatch, TokenReservoir
-from textbank.send_window import SendWindow, WindowCheck, check, validity_seconds
-from textbank.twilio_codes import (
-    TWILIO_STATUS,
-    UNFINISHED,
-    UNSUBSCRIBED,
-    WAITING,
-    MessageStatus,
-    is_transient_http,
-)
+from textbank.send_window import SendWindow
+from textbank.twilio_codes import is_transient_http
 
 log = logging.getLogger(__name__)
-T = OutboundMessage.__table__
 
 
 @dataclass(frozen=True)
@@ -102,28 +77,6 @@ class SendOptions:
 
 
 LANES = 3  # claim-send-record loops per job, sharing one concurrency gate
-ENDED_AS = {"failed": MessageStatus.FAILED, "skipped": MessageStatus.SKIPPED}
-
-
-@dataclass
-class Claimed:
-    id: int
-    member_id: int
-    phone: str
-    body: str
-    validity: int
-
-
-@dataclass
-class Outcome:
-    row: Claimed
-    kind: str  # sent | failed | skipped | abandoned
-    sid: str | None = None
-    twilio_status: str | None = None
-    error_code: int | None = None
-    error_message: str | None = None
-
-
 ALIVE_TTL = 20  # seconds; a bucket whose sender stops refreshing this is up for grabs
 
 
@@ -139,156 +92,6 @@ async def _heartbeat(aredis, key: str) -> None:
         except redis.RedisError as exc:
             log.warning("heartbeat %s: %s", key, exc)
         await asyncio.sleep(ALIVE_TTL / 4)
-
-
-SENDING_STATES = (CampaignStatus.SENDING, CampaignStatus.LAUNCHING)
-
-
-def claim(
-    session: Session, campaign_id: int, bucket_range: tuple[int, int], opts: SendOptions,
-    now: datetime,
-) -> list[Claimed]:  # fmt: skip
-    """Move due rows of the bucket from waiting to sending; only one worker gets each row.
-
-    None while the campaign is not sending (paused, cancelled).
-    """
-    lo, hi = bucket_range
-    in_bucket = and_(T.c.campaign_id == campaign_id, T.c.id.between(lo, hi))
-    # The opt-out list is checked again here, at send time, not only at launch.
-    session.execute(
-        update(T)
-        .where(
-            in_bucket,
-            T.c.status.in_(WAITING),
-            T.c.member_id.in_(select(Member.id).where(Member.opted_out_at.is_not(None))),
-        )
-        .values(status=MessageStatus.SKIPPED, error_message="opted out before sending",
-                updated_at=now)
-    )  # fmt: skip
-    sending = exists().where(Campaign.id == campaign_id, Campaign.status.in_(SENDING_STATES))
-    candidates = session.execute(
-        select(T.c.id, T.c.member_id, T.c.phone, T.c.body)
-        .where(in_bucket, T.c.status.in_(WAITING), sending,
-               or_(T.c.send_after.is_(None), T.c.send_after <= now))
-        .order_by(T.c.id)
-        .limit(opts.claim_size)
-        .with_for_update(of=T, skip_locked=True)
-    ).all()  # fmt: skip
-    validity: dict[int, int] = {}
-    due = []
-    deferrals = []
-    gates: dict[tuple[str, ...], WindowCheck] = {}
-    for row in candidates:
-        zones = time_zones(row.phone)
-        gate = gates.get(zones) or gates.setdefault(zones, check(opts.window, zones, now))
-        if gate.open:
-            validity[row.id] = validity_seconds(gate, now)
-            due.append(row)
-        else:
-            deferrals.append({"row_id": row.id, "opens": gate.opens_at})
-    if deferrals:
-        session.execute(
-            update(T)
-            .where(T.c.id == bindparam("row_id"), T.c.status.in_(WAITING))
-            .values(status=MessageStatus.DEFERRED, send_after=bindparam("opens"), updated_at=now),
-            deferrals,
-        )
-    if not due:
-        return []
-    # The rows are locked (FOR UPDATE above) until this transaction ends: no one else can
-    # have moved them, so what was read is what is claimed.
-    session.execute(
-        update(T)
-        .where(among(T.c.id, validity, dialect_name(session)))
-        .values(status=MessageStatus.SENDING, claimed_at=now, attempts=T.c.attempts + 1,
-                updated_at=now)
-    )  # fmt: skip
-    return [Claimed(r.id, r.member_id, r.phone, r.body, validity[r.id]) for r in due]
-
-
-def _record_sent(row_id, sid, tstatus, new_status):
-    """A sent row takes its SID and status, unless a callback already moved it on."""
-    sending = T.c.status == MessageStatus.SENDING
-    return (
-        update(T)
-        .where(T.c.id == row_id)
-        .values(
-            twilio_sid=func.coalesce(T.c.twilio_sid, sid),
-            sent_at=func.coalesce(T.c.sent_at, bindparam("now")),
-            twilio_status=case((sending, tstatus), else_=T.c.twilio_status),
-            status=case((sending, new_status), else_=T.c.status),
-            updated_at=bindparam("now"),
-        )
-    )
-
-
-_RECORD_SENT = _record_sent(
-    bindparam("row_id"), bindparam("sid"), bindparam("tstatus"), bindparam("new_status")
-)
-# PostgreSQL: a chunk's rows as four arrays, one statement, instead of a statement per row.
-_SENT = (
-    func.unnest(
-        bindparam("row_ids", type_=ARRAY(Integer)), bindparam("sids", type_=ARRAY(String)),
-        bindparam("tstatuses", type_=ARRAY(String)), bindparam("statuses", type_=ARRAY(String)),
-    )
-    .table_valued(column("row_id", Integer), column("sid", String), column("tstatus", String),
-                  column("status", String))
-    .render_derived(name="sent")
-)  # fmt: skip
-_RECORD_SENT_ARRAYS = _record_sent(_SENT.c.row_id, _SENT.c.sid, _SENT.c.tstatus, _SENT.c.status)
-
-
-def record(session: Session, outcomes: list[Outcome], now: datetime, redis_client=None) -> None:
-    """Write send results; never moves a row backwards (a callback may have beaten us)."""
-    sending = T.c.status == MessageStatus.SENDING
-    sent = [o for o in outcomes if o.kind == "sent"]
-    if sent:
-        rows = [(o.row.id, o.sid, o.twilio_status,
-                 str(TWILIO_STATUS.get(o.twilio_status or "", MessageStatus.SENT)))
-                for o in sent]  # fmt: skip
-        if dialect_name(session) == "postgresql":
-            ids, sids, tstatuses, statuses = (list(c) for c in zip(*rows, strict=True))
-            session.execute(
-                _RECORD_SENT_ARRAYS,
-                {
-                    "row_ids": ids,
-                    "sids": sids,
-                    "now": now,
-                    "tstatuses": tstatuses,
-                    "statuses": statuses,
-                },
-            )
-        else:
-            session.execute(_RECORD_SENT, [
-                {"row_id": i, "sid": sid, "tstatus": t, "new_status": st, "now": now}
-                for i, sid, t, st in rows
-            ])  # fmt: skip
-    ended = [o for o in outcomes if o.kind in ("failed", "skipped")]
-    if ended:
-        session.execute(
-            update(T)
-            .where(T.c.id == bindparam("row_id"), sending)
-            .values(status=bindparam("new_status"), error_code=bindparam("code"),
-                    error_message=bindparam("message"), updated_at=now),
-            [
-                {"row_id": o.row.id, "code": o.error_code, "message": (o.error_message or "")[:300],
-                 "new_status": ENDED_AS[o.kind]}
-                for o in ended
-            ],
-        )  # fmt: skip
-    mark_accepted(
-        session,
-        (
-            (o.row.member_id, TWILIO_STATUS.get(o.twilio_status or "", MessageStatus.SENT))
-            for o in sent
-        ),
-        now,
-    )
-    mark(session, (o.row.member_id for o in outcomes if o.kind == "failed"), Step.FAILED, now)
-    for o in outcomes:
-        if o.kind == "failed" and o.error_code == UNSUBSCRIBED:
-            opt_out_member(session, o.row.member_id, OptOutSource.CARRIER, now, redis_client,
-                           o.row.phone)  # fmt: skip
 
 
 def _backoff(attempt: int) -> float:
@@ -387,26 +190,6 @@ async def send_claimed(
     return [outcomes[row.id] for row in rows]
 
 
-def unfinished(session: Session, campaign_id: int) -> int:
-    return session.scalar(
-        select(func.count()).where(T.c.campaign_id == campaign_id, T.c.status.in_(UNFINISHED))
-    )
-
-
-def complete_if_done(session: Session, campaign_id: int, now: datetime) -> bool:
-    """Mark a sending campaign completed once no row is waiting or in flight."""
-    if unfinished(session, campaign_id):
-        return False
-    done = session.execute(
-        update(Campaign)
-        .where(Campaign.id == campaign_id, Campaign.status == CampaignStatus.SENDING)
-        .values(status=CampaignStatus.COMPLETED, completed_at=now)
-    ).rowcount
-    if done:
-        log.info("campaign %s completed", campaign_id)
-    return bool(done)
-
-
 @dataclass
 class BucketReport:
     campaign_id: int
@@ -430,7 +213,7 @@ class Channels:
     seconds of a blast.
     """
 
-    client: object
+    client: Client
     aredis: aioredis.Redis
     redis: redis.Redis
 
@@ -467,7 +250,8 @@ async def send_bucket(
     def claim_step() -> tuple[list[Claimed], datetime]:
         stamp = now()
         with sessions.begin() as session:
-            return claim(session, campaign_id, bucket_range, opts, stamp), stamp
+            return claim(session, campaign_id, bucket_range, opts.window, opts.claim_size,
+                         stamp), stamp  # fmt: skip
 
     def record_step(outcomes: list[Outcome]) -> None:
         with sessions.begin() as session:

@@ -14,7 +14,7 @@ from twilio.rest import Client
 
 from textbank.engagement import mark_accepted
 from textbank.models import Campaign, CampaignStatus, OutboundMessage
-from textbank.sender import complete_if_done
+from textbank.outbox import complete_if_done
 from textbank.twilio_codes import TWILIO_STATUS, WAITING, MessageStatus
 
 log = logging.getLogger(__name__)
