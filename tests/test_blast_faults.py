@@ -76,11 +76,20 @@ def _children(pid: int) -> list[int]:
 
 
 def _kill(proc: subprocess.Popen, sig=signal.SIGKILL) -> None:
-    """Signal the worker and its RQ work horse (which sits in a session of its own)."""
+    """Signal the worker and its RQ work horse (which sits in a session of its own).
+
+    A worker that ignores SIGTERM fails the test, and is killed even so: left running, it
+    would take the next tests' jobs from the shared Redis.
+    """
     for pid in [*_children(proc.pid), proc.pid]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
-    proc.wait(timeout=30)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        if sig != signal.SIGKILL:
+            _kill(proc, signal.SIGKILL)
+        raise
 
 
 def _texts(live) -> Counter:

@@ -7,6 +7,7 @@ import time
 
 import redis
 from rq import SimpleWorker
+from rq.exceptions import StopRequested
 
 from textbank.config import Settings
 from workers import context
@@ -35,7 +36,11 @@ class TextbankWorker(SimpleWorker):
             return
         try:
             report = sweep_campaigns()
-        except Exception:
+        except Exception as exc:
+            if self._shutdown_requested_date is not None:
+                # SIGTERM landed mid-sweep: RQ's StopRequested, which the database driver
+                # may have wrapped, still stops the worker (a deploy must not hang on it).
+                raise StopRequested() from exc
             # The sweep runs again next interval; a worker must not die of a failed sweep.
             log.exception("sweep failed")
             return
