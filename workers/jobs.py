@@ -76,7 +76,7 @@ def send_bucket(campaign_id: int, bucket: int) -> dict:
     report = ctx.run(
         send_bucket_rows(
             ctx.sessions, ctx.settings, ctx.redis_url, campaign_id, bucket, BUCKET, opts,
-            channels=ctx.channels(opts.request_timeout),
+            channels=ctx.channels(),
         )
     )  # fmt: skip
     return asdict(report)
