@@ -9,6 +9,7 @@ import redis
 from rq import SimpleWorker
 from rq.exceptions import StopRequested
 
+from textbank import heap
 from textbank.config import Settings
 from workers import context
 from workers.jobs import sweep_campaigns
@@ -56,6 +57,7 @@ def run(settings: Settings, *, burst: bool = False) -> bool:
     """
     logging.getLogger("twilio").setLevel(logging.WARNING)  # it logs every request at INFO
     ctx = context.setup(settings)
+    heap.settle()
     delay = 1.0
     try:
         while True:

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from textbank import heap
 from textbank.sandbox import control
 from textbank.sandbox.config import SandboxConfig
 from textbank.sandbox.listing import DATE_KEYS, int_param, message_filter
@@ -377,8 +378,10 @@ def serve_forever(
     config: SandboxConfig, host: str = "127.0.0.1", port: int = 8089
 ) -> None:  # pragma: no cover - blocks until interrupted
     """Run the sandbox in the foreground until Ctrl-C, for `textbank sandbox`."""
+    app = make_app(config, SandboxState())
+    heap.settle()  # it keeps every message: 100,000 of them after a bench blast
     web.run_app(
-        make_app(config, SandboxState()),
+        app,
         host=host,
         port=port,
         access_log=None,
