@@ -32,6 +32,34 @@ def rest_client(settings: Settings, timeout: float | None = None) -> Client:
     return _point_at(client, settings)
 
 
+# Form encoding as urlencode(..., doseq=True) does it (quote_plus: letters, digits and
+# "_.-~" stay, a space is "+", every other UTF-8 byte is %XX), by str.translate over the
+# bytes: the stdlib quotes byte by byte in Python, ~10 us of a sender's ~120 us per message.
+_FORM_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+_FORM_TABLE = {
+    b: "+" if b == 0x20 else chr(b) if b in _FORM_SAFE else f"%{b:02X}" for b in range(256)
+}
+
+
+def _form_quote(value: str) -> str:
+    return value.encode().decode("latin-1").translate(_FORM_TABLE)
+
+
+def form_encode(data: dict) -> str:
+    """A request's fields as an application/x-www-form-urlencoded body; a list or tuple
+    value as repeated keys, as Twilio expects (MediaUrl=...&MediaUrl=...)."""
+    pairs = []
+    for key, value in data.items():
+        name = _form_quote(str(key))
+        if isinstance(value, list | tuple):
+            pairs.extend(f"{name}={_form_quote(str(v))}" for v in value)
+        elif isinstance(value, str | int | float):
+            pairs.append(f"{name}={_form_quote(str(value))}")
+        else:  # bytes and the rest: as the stdlib has it
+            pairs.append(urlencode({key: value}, doseq=True))
+    return "&".join(pairs)
+
+
 @lru_cache(maxsize=8)
 def _basic_auth(username: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
@@ -67,7 +95,7 @@ class AiohttpClient(AsyncHttpClient):
             headers["Authorization"] = _basic_auth(*auth)
         body = None
         if data:
-            body = urlencode(data, doseq=True)  # lists as repeated keys, as Twilio expects
+            body = form_encode(data)
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         options = {"timeout": aiohttp.ClientTimeout(total=timeout)} if timeout else {}
         if self.logger.isEnabledFor(logging.DEBUG):
