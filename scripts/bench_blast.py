@@ -32,6 +32,7 @@ import uvloop
 from benchlib import CpuMeter, scratch_database
 from sqlalchemy import func, select
 
+from textbank import heap
 from textbank.campaigns import create_campaign
 from textbank.carrier import async_client, rest_client
 from textbank.config import Settings
@@ -210,6 +211,10 @@ def main() -> None:
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
     client = redis.Redis.from_url(redis_url)
     instance = tempfile.mkdtemp(prefix="textbank-bench-")
+    # This process is the baselines' load generator: the same collector settings as the
+    # worker and sandbox processes, or its collections would stall the raw loop and
+    # flatter the ratio.
+    heap.settle()
     print(f"{args.members:,} members in {engine.url.database}; {args.workers} worker processes; "
           f"{os.cpu_count()} cores; worker logs in {instance}")  # fmt: skip
 
@@ -237,7 +242,8 @@ def main() -> None:
             # Again after the blast, on a fresh carrier: the better of the two is the limit,
             # so a slow moment of a shared machine cannot flatter the ratio.
             requests.post(f"{url}/sandbox/reset", timeout=5)
-            raw_after = raw_http_limit(url, n_raw, n_naive + n_raw + n_sdk)
+            with CpuMeter({"sandbox": sandbox.pid}, own="load generator") as raw_cpu:
+                raw_after = raw_http_limit(url, n_raw, n_naive + n_raw + n_sdk)
         finally:
             for w in workers:
                 w.terminate()
@@ -253,6 +259,7 @@ def main() -> None:
         raw_before, raw = raw, max(raw, raw_after)
         print(f"  baseline  raw HTTP limit (128)  : {raw:8.0f} req/s  "
               f"(best of {raw_before:.0f} before and {raw_after:.0f} after the blast)")  # fmt: skip
+        print(f"  baseline  raw CPU per message   : {raw_cpu.per(n_raw)} (the run after)")
         print(
             f"  baseline  SDK alone, 128 async  : {sdk:8.0f} msg/s  (no DB, no pacing, one process)"
         )
