@@ -243,7 +243,8 @@ def main() -> None:
             n_naive, n_raw, n_sdk = (300, 20_000, 10_000) if latency == 0 else (40, 3_000, 3_000)
             naive = naive_sdk_loop(settings, n_naive, 0)
             raw = raw_http_limit(url, n_raw, n_naive)
-            sdk = sdk_concurrent_loop(settings, n_sdk, n_naive + n_raw)
+            with CpuMeter({"sandbox": sandbox.pid}, own="load generator") as sdk_cpu:
+                sdk = sdk_concurrent_loop(settings, n_sdk, n_naive + n_raw)
             requests.post(f"{url}/sandbox/reset", timeout=5)
             roots = {"workers": [w.pid for w in workers], "sandbox": sandbox.pid}
             with CpuMeter(roots, own="launch") as cpu:
@@ -272,6 +273,7 @@ def main() -> None:
         print(
             f"  baseline  SDK alone, 128 async  : {sdk:8.0f} msg/s  (no DB, no pacing, one process)"
         )
+        print(f"  baseline  SDK CPU per message   : {sdk_cpu.per(n_sdk)}")
         print(f"  textbank  blast end to end      : {run['rate']:8.0f} msg/s  "
               f"({run['queued']:,} in {run['elapsed']:.1f} s; {run['rate'] / raw:.0%} of raw, "
               f"{run['rate'] / naive:.0f}x naive)")  # fmt: skip

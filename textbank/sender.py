@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import aiohttp
 import redis
 import redis.asyncio as aioredis
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,6 +25,7 @@ from textbank.ratelimit import AsyncTokenBucket
 from textbank.send_guards import OptOutWatch, TokenReservoir
 from textbank.send_window import SendWindow
 from textbank.twilio_codes import is_transient_http
+from textbank.wire import WireError
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ async def _send_one(
         if ambiguous:
             try:
                 found = await _find_sent(client, row, claimed_at)
-            except (TwilioRestException, aiohttp.ClientError, TimeoutError) as exc:
+            except (TwilioRestException, WireError, TimeoutError) as exc:
                 last_error = f"reconcile failed: {exc}"
                 await asyncio.sleep(_backoff(attempt))
                 continue
@@ -157,7 +157,7 @@ async def _send_one(
                 return Outcome(row, "failed", error_code=exc.code, error_message=exc.msg)
             ambiguous = ambiguous or exc.status != 429  # a 429 is never created
             last_error = f"HTTP {exc.status} (Twilio error {exc.code})"
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (WireError, TimeoutError) as exc:
             ambiguous = True
             last_error = f"{type(exc).__name__}: {exc}"
         log.info("message %s: attempt %d failed (%s), retrying", row.id, attempt + 1, last_error)

@@ -58,7 +58,7 @@ class JobContext:
         """The Twilio client and Redis clients senders share on this process's loop."""
         if self._channels is None:
 
-            async def opened() -> Channels:  # aiohttp binds its session to the running loop
+            async def opened() -> Channels:  # connections belong to the loop they open on
                 return Channels.open(self.settings, self.redis_url)
 
             self._channels = self._event_loop().run_until_complete(opened())
