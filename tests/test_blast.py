@@ -185,3 +185,46 @@ def test_pause_then_resume(live, auth):
     assert len(texts_by_phone(live.sandbox)) == 4
     again = live.client.post(f"/api/v1/campaigns/{cid}/resume", headers=auth)
     assert again.status_code == 409
+
+
+def test_launch_command_follows_the_blast_until_done(live, auth):
+    import threading
+
+    from workers.queues import QueueName, queue
+
+    seed(live.sessions, MEMBERS)
+    campaign = _create(live, auth)
+    runner = live.app.test_cli_runner()
+    result = {}
+    cli = threading.Thread(
+        target=lambda: result.update(
+            out=runner.invoke(args=["campaigns", "launch", str(campaign["id"])])
+        )
+    )
+    cli.start()
+    send = queue(QueueName.SEND, live.app.extensions["textbank.redis"].get())
+    assert _wait_for(lambda: send.count > 0), "the launch queued no send jobs"
+    assert cli.is_alive()  # still following the blast: nothing has been sent yet
+    run_queue(live.settings)
+    cli.join(timeout=30)
+    out = result["out"]
+    assert out.exit_code == 0, out.output
+    assert f"campaign {campaign['id']}: 4 queued" in out.output
+    # Not a terminal here, so click shows the bar's label without redrawing it.
+    assert "\nsending\nsent 4, delivered " in out.output
+    assert len(texts_by_phone(live.sandbox)) == 4
+
+
+def test_launch_command_no_wait_returns_with_the_blast_queued(live, auth):
+    seed(live.sessions, MEMBERS)
+    campaign = _create(live, auth)
+    out = live.app.test_cli_runner().invoke(
+        args=["campaigns", "launch", str(campaign["id"]), "--no-wait"]
+    )
+    assert out.exit_code == 0, out.output
+    assert out.output.strip() == (
+        f"campaign {campaign['id']}: 4 queued; skipped opted_out 0, invalid 0, duplicate 0"
+    )
+    assert texts_by_phone(live.sandbox) == {}
+    missing = live.app.test_cli_runner().invoke(args=["campaigns", "launch", "999999"])
+    assert missing.exit_code != 0 and "no campaign 999999" in missing.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
@@ -24,7 +25,7 @@ from textbank.models import (
     Outcome,
 )
 from textbank.rendering import TemplateError, check_template, measure, render
-from textbank.twilio_codes import NOT_DELIVERED, MessageStatus
+from textbank.twilio_codes import NOT_DELIVERED, UNFINISHED, MessageStatus
 
 _OUTCOME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 SAMPLE_MEMBER = {
@@ -191,6 +192,38 @@ def status_counts(session: Session, campaign_id: int) -> dict[str, int]:
         .group_by(OutboundMessage.status)
     )
     return {status: count for status, count in rows}
+
+
+@dataclass(frozen=True)
+class Progress:
+    status: str
+    in_flight: int  # waiting to be sent now, or being sent
+    deferred: int  # waiting for the member's send window
+
+
+def progress(session: Session, campaign_id: int) -> Progress:
+    """Where a blast stands, for someone watching it: cheap enough to ask every second.
+
+    Counts only the unfinished rows (an index range that shrinks as the blast goes), where
+    the full stats walk every row of the campaign: at 500,000 members that is a tenth of
+    a second of the database's time on each refresh of a progress bar.
+    """
+    status = session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
+    if status is None:
+        raise LookupError(f"no campaign {campaign_id}")
+    counts = dict(
+        session.execute(
+            select(OutboundMessage.status, func.count())
+            .where(OutboundMessage.campaign_id == campaign_id,
+                   OutboundMessage.status.in_(UNFINISHED))
+            .group_by(OutboundMessage.status)
+        ).all()
+    )  # fmt: skip
+    return Progress(
+        status,
+        counts.get(MessageStatus.PENDING, 0) + counts.get(MessageStatus.SENDING, 0),
+        counts.get(MessageStatus.DEFERRED, 0),
+    )
 
 
 def campaign_stats(session: Session, campaign: Campaign) -> dict:

@@ -7,7 +7,7 @@ import time
 import click
 from flask.cli import AppGroup
 
-from textbank.campaigns import CampaignError, campaign_stats, get_campaign
+from textbank.campaigns import CampaignError, campaign_stats, get_campaign, progress
 from textbank.launch import ensure_launchable
 from textbank.models import CampaignStatus
 from textbank.web import redis_ext, settings
@@ -47,13 +47,15 @@ def launch_command(campaign_id: int, no_wait: bool) -> None:
     with click.progressbar(length=total, label="sending", show_pos=True) as bar:
         done = 0
         while True:
-            stats = _stats(campaign_id)
-            now_done = total - stats["queued"] - stats["deferred"]
+            with session_factory()() as session:
+                now = progress(session, campaign_id)
+            now_done = total - now.in_flight - now.deferred
             bar.update(now_done - done)
             done = now_done
-            if stats["queued"] == 0 or stats["status"] == CampaignStatus.PAUSED:
+            if now.in_flight == 0 or now.status == CampaignStatus.PAUSED:
                 break
-            time.sleep(0.5)
+            time.sleep(1)
+    stats = _stats(campaign_id)
     click.echo(
         f"sent {stats['sent']}, delivered {stats['delivered']}, failed {stats['failed']}, "
         f"deferred to their send window {stats['deferred']}, status {stats['status']}"
