@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 import redis
 import redis.asyncio as aioredis
 
 from textbank.optouts import RECENT_KEY
+from textbank.periodic import Periodic
 from textbank.ratelimit import AsyncTokenBucket
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ class OptOutWatch:
         self._since = since
         self._interval = interval
         self.phones: set[str] = set()
-        self._task: asyncio.Task | None = None
+        self._loop: Periodic | None = None
         self.healthy = False
 
     async def refresh(self) -> None:
@@ -37,25 +37,21 @@ class OptOutWatch:
             self._since = max(self._since, score)
         self.healthy = True
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                await self.refresh()
-            except redis.RedisError as exc:
-                self.healthy = False  # senders hold off until it answers again
-                log.warning("opt-out watch: Redis unavailable (%s)", exc)
+    async def _refresh_quietly(self) -> None:
+        try:
+            await self.refresh()
+        except redis.RedisError as exc:
+            self.healthy = False  # senders hold off until it answers again
+            log.warning("opt-out watch: Redis unavailable (%s)", exc)
 
     async def __aenter__(self) -> OptOutWatch:
         await self.refresh()
-        self._task = asyncio.create_task(self._run())
+        self._loop = Periodic(self._refresh_quietly, self._interval, "opt-out watch").start()
         return self
 
     async def __aexit__(self, *exc) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        if self._loop is not None:
+            await self._loop.stop()
 
 
 class TokenReservoir:

@@ -21,6 +21,7 @@ from textbank.carrier import async_client
 from textbank.config import Settings
 from textbank.models import utcnow as default_now
 from textbank.outbox import Claimed, Outcome, claim, complete_if_done, record
+from textbank.periodic import Periodic
 from textbank.ratelimit import AsyncTokenBucket
 from textbank.send_guards import OptOutWatch, TokenReservoir
 from textbank.send_window import SendWindow
@@ -80,6 +81,7 @@ class SendOptions:
 
 LANES = 3  # claim-send-record loops per job, sharing one concurrency gate
 ALIVE_TTL = 20  # seconds; a bucket whose sender stops refreshing this is up for grabs
+REDIS_TIMEOUT = 5.0  # seconds for any one Redis call from a sender
 
 
 def alive_key(campaign_id: int, bucket: int) -> str:
@@ -87,13 +89,16 @@ def alive_key(campaign_id: int, bucket: int) -> str:
     return f"textbank:sending:{campaign_id}:{bucket}"
 
 
-async def _heartbeat(aredis, key: str) -> None:
-    while True:
+def _heartbeat(aredis, key: str) -> Periodic:
+    """Keeps `key` alive while started; a worker that dies stops refreshing it."""
+
+    async def beat() -> None:
         try:
             await aredis.set(key, "1", ex=ALIVE_TTL)
         except redis.RedisError as exc:
             log.warning("heartbeat %s: %s", key, exc)
-        await asyncio.sleep(ALIVE_TTL / 4)
+
+    return Periodic(beat, ALIVE_TTL / 4, f"heartbeat {key}")
 
 
 def _backoff(attempt: int) -> float:
@@ -221,8 +226,11 @@ class Channels:
 
     @classmethod
     def open(cls, settings: Settings, redis_url: str) -> Channels:
-        return cls(async_client(settings), aioredis.from_url(redis_url),
-                   redis.Redis.from_url(redis_url))  # fmt: skip
+        # A socket timeout on every call: a sender waits on Redis for its pace and opt-outs,
+        # and must hear that Redis is gone (and hold off) rather than wait for ever.
+        aredis = aioredis.from_url(redis_url, socket_timeout=REDIS_TIMEOUT,
+                                   socket_connect_timeout=REDIS_TIMEOUT)  # fmt: skip
+        return cls(async_client(settings), aredis, redis.Redis.from_url(redis_url))
 
     async def aclose(self) -> None:
         await self.client.http_client.close()
@@ -275,14 +283,14 @@ async def send_bucket(
 
             # Lanes overlap one chunk's tail and bookkeeping with the next chunk's sends;
             # the atomic claim keeps them from ever taking the same row.
-            beat = asyncio.create_task(_heartbeat(aredis, alive_key(campaign_id, bucket)))
+            key = alive_key(campaign_id, bucket)
+            beat = _heartbeat(aredis, key).start(step_first=True)
             try:
                 await asyncio.gather(*(lane() for _ in range(LANES)))
             finally:
-                beat.cancel()
-                with contextlib.suppress(asyncio.CancelledError, redis.RedisError):
-                    await beat
-                    await aredis.delete(alive_key(campaign_id, bucket))
+                await beat.stop()
+                with contextlib.suppress(redis.RedisError):
+                    await aredis.delete(key)
     finally:
         if own:
             await channels.aclose()

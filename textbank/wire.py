@@ -86,6 +86,9 @@ class _Connection(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
+        if self._waiter is None:  # nothing asked: whatever this is would garble the next answer
+            self.close()
+            return
         self.answered = True
         try:
             self._parser.feed_data(data)
@@ -160,6 +163,14 @@ class _Connection(asyncio.Protocol):
             waiter.set_exception(exc)
 
 
+async def _exchange(conn: _Connection, message: bytes) -> Answer:
+    try:
+        return await conn.exchange(message)
+    except BaseException:
+        conn.close()  # failed, timed out or cancelled: a half-read answer cannot be reused
+        raise
+
+
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 
 
@@ -209,25 +220,20 @@ class Pool:
         )
         message = head + body if body else head
         async with self._slots, asyncio.timeout(timeout):
-            for attempt in (1, 2):
-                conn = await self._connection(origin, fresh=attempt == 2)
-                try:
-                    answer = await conn.exchange(message)
-                except WireError:
-                    conn.close()
-                    stale = conn.used > 1 and not conn.answered  # the server had let it go
-                    if attempt == 1 and stale and method in IDEMPOTENT:
-                        continue
+            conn = await self._connection(origin)
+            try:
+                answer = await _exchange(conn, message)
+            except WireError:
+                stale = conn.used > 1 and not conn.answered  # the server had let it go
+                if not (stale and method in IDEMPOTENT):
                     raise
-                except BaseException:
-                    conn.close()  # a half-read response cannot be reused
-                    raise
-                if conn.reusable:
-                    self._idle[origin].append(conn)
-                else:
-                    conn.close()
-                return answer
-        raise AssertionError("unreachable")  # pragma: no cover
+                conn = await self._connection(origin, fresh=True)
+                answer = await _exchange(conn, message)
+            if conn.reusable:
+                self._idle[origin].append(conn)
+            else:
+                conn.close()
+            return answer
 
     async def _connection(self, origin: Origin, fresh: bool = False) -> _Connection:
         idle = self._idle[origin]

@@ -19,6 +19,7 @@ from textbank.db import make_engine, make_session_factory
 from textbank.sender import Channels
 
 T = TypeVar("T")
+LEFTOVER_GRACE = 5.0  # seconds a finished job's leftover tasks get to end
 
 
 @dataclass
@@ -47,7 +48,9 @@ class JobContext:
             for task in left:
                 task.cancel()
             if left:
-                loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+                # Bounded: a task inside a redis-py command can lose its cancel (see
+                # textbank.periodic), and the next job must not wait on it forever.
+                loop.run_until_complete(asyncio.wait(left, timeout=LEFTOVER_GRACE))
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
