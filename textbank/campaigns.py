@@ -185,13 +185,16 @@ def get_campaign(session: Session, campaign_id: int) -> Campaign:
     return campaign
 
 
-def status_counts(session: Session, campaign_id: int) -> dict[str, int]:
-    rows = session.execute(
-        select(OutboundMessage.status, func.count())
-        .where(OutboundMessage.campaign_id == campaign_id)
-        .group_by(OutboundMessage.status)
+def status_counts(
+    session: Session, campaign_id: int, among: tuple[str, ...] | None = None
+) -> dict[str, int]:
+    """Rows of the campaign per status; only the statuses `among` when given."""
+    query = select(OutboundMessage.status, func.count()).where(
+        OutboundMessage.campaign_id == campaign_id
     )
-    return {status: count for status, count in rows}
+    if among is not None:
+        query = query.where(OutboundMessage.status.in_(among))
+    return dict(session.execute(query.group_by(OutboundMessage.status)).all())
 
 
 @dataclass(frozen=True)
@@ -211,14 +214,7 @@ def progress(session: Session, campaign_id: int) -> Progress:
     status = session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
     if status is None:
         raise LookupError(f"no campaign {campaign_id}")
-    counts = dict(
-        session.execute(
-            select(OutboundMessage.status, func.count())
-            .where(OutboundMessage.campaign_id == campaign_id,
-                   OutboundMessage.status.in_(UNFINISHED))
-            .group_by(OutboundMessage.status)
-        ).all()
-    )  # fmt: skip
+    counts = status_counts(session, campaign_id, among=UNFINISHED)
     return Progress(
         status,
         counts.get(MessageStatus.PENDING, 0) + counts.get(MessageStatus.SENDING, 0),

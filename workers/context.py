@@ -50,7 +50,10 @@ class JobContext:
             if left:
                 # Bounded: a task inside a redis-py command can lose its cancel (see
                 # textbank.periodic), and the next job must not wait on it forever.
-                loop.run_until_complete(asyncio.wait(left, timeout=LEFTOVER_GRACE))
+                done, _ = loop.run_until_complete(asyncio.wait(left, timeout=LEFTOVER_GRACE))
+                for task in done:  # retrieved, so none is logged as "never retrieved"
+                    if not task.cancelled():
+                        task.exception()
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
