@@ -30,17 +30,16 @@ import redis
 import requests
 import uvloop
 from benchlib import CpuMeter, scratch_database
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from textbank import heap
-from textbank.campaigns import create_campaign
+from textbank.campaigns import create_campaign, progress
 from textbank.carrier import async_client, rest_client
 from textbank.config import Settings
 from textbank.db import make_session_factory, session_scope
 from textbank.demo import member_csv
 from textbank.importer import import_members
-from textbank.models import Campaign, CampaignStatus, OutboundMessage
-from textbank.twilio_codes import UNFINISHED
+from textbank.models import Campaign, CampaignStatus
 from workers.jobs import launch_now
 
 ACCOUNT = "AC" + "0" * 32
@@ -196,11 +195,9 @@ def blast(sessions, settings: Settings, client: redis.Redis, sandbox_url: str) -
     elapsed = time.perf_counter() - start
     watcher.join(timeout=5)
     with session_scope(sessions) as session:
-        left = session.scalar(select(func.count()).where(
-            OutboundMessage.campaign_id == campaign_id,
-            OutboundMessage.status.in_(UNFINISHED)))  # fmt: skip
-    if left:
-        raise RuntimeError(f"campaign {campaign_id} completed with {left} rows unfinished")
+        left = progress(session, campaign_id)
+    if left.in_flight or left.deferred:
+        raise RuntimeError(f"campaign {campaign_id} completed with rows unfinished: {left}")
     return {"queued": result.queued, "elapsed": elapsed, "launch": launched,
             "first_out": first_out[0] if first_out else float("nan"),
             "rate": result.queued / elapsed}  # fmt: skip

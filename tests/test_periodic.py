@@ -68,3 +68,26 @@ def test_a_step_that_fails_ends_the_loop_and_says_why(caplog):
 
     asyncio.run(main())
     assert "broken: ended with RuntimeError('bad step')" in caplog.text
+
+
+def test_an_opt_out_watch_whose_redis_stops_answering_turns_unhealthy():
+    class Hanging:
+        """Answers the first refresh, then never again (no error, no reply)."""
+
+        calls = 0
+
+        async def zrangebyscore(self, *args, **kwargs):
+            self.calls += 1
+            if self.calls > 1:
+                await asyncio.sleep(30)
+            return []
+
+    async def main():
+        async with OptOutWatch(Hanging(), since=0, interval=0.05) as watch:
+            fresh = watch.healthy
+            await asyncio.sleep(1.3)
+            return fresh, watch.healthy
+
+    fresh, later = asyncio.run(main())
+    assert fresh is True
+    assert later is False  # its senders now hold off instead of trusting a stale copy

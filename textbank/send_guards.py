@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import redis
 import redis.asyncio as aioredis
@@ -19,7 +20,9 @@ class OptOutWatch:
     """A local copy of recent opt-outs, refreshed from Redis a few times a second.
 
     One Redis call per interval instead of one per message; a STOP reaches every
-    sender within `interval` seconds.
+    sender within `interval` seconds. `healthy` is whether the copy is fresh, worked out
+    from the last refresh that answered, so a watch whose Redis hangs or whose loop died
+    holds its senders off as surely as one told that Redis is down.
     """
 
     def __init__(self, client: aioredis.Redis, since: float, interval: float = 0.2) -> None:
@@ -28,20 +31,27 @@ class OptOutWatch:
         self._interval = interval
         self.phones: set[str] = set()
         self._loop: Periodic | None = None
-        self.healthy = False
+        self._fresh_at: float | None = None  # monotonic time of the last answered refresh
+        # A few missed refreshes are a slow moment; more, and the copy may miss a STOP.
+        self._stale_after = max(1.0, 5 * interval)
+
+    @property
+    def healthy(self) -> bool:
+        fresh_at = self._fresh_at
+        return fresh_at is not None and time.monotonic() - fresh_at < self._stale_after
 
     async def refresh(self) -> None:
         entries = await self._client.zrangebyscore(RECENT_KEY, self._since, "+inf", withscores=True)
         for phone, score in entries:
             self.phones.add(phone.decode() if isinstance(phone, bytes) else phone)
             self._since = max(self._since, score)
-        self.healthy = True
+        self._fresh_at = time.monotonic()
 
     async def _refresh_quietly(self) -> None:
         try:
             await self.refresh()
         except redis.RedisError as exc:
-            self.healthy = False  # senders hold off until it answers again
+            self._fresh_at = None  # senders hold off until it answers again
             log.warning("opt-out watch: Redis unavailable (%s)", exc)
 
     async def __aenter__(self) -> OptOutWatch:
