@@ -34,6 +34,7 @@ def row_id(sessions):
             body="hi",
             language="en",
             status=MessageStatus.SENDING,
+            attempts=1,  # claimed by a worker, as every row in flight is
         )
         session.add(row)
         session.flush()
@@ -60,6 +61,17 @@ def test_out_of_order_and_duplicate_callbacks_never_regress(client, settings, se
     for late in ("sent", "queued", "delivered", "sent"):
         assert _post(client, settings, path, _params(late)).status_code == 204
     assert _status(sessions, row_id)[0] == MessageStatus.DELIVERED
+
+
+def test_a_callback_for_a_row_never_sent_is_ignored(client, settings, sessions, row_id):
+    """Twilio only learns a row's callback URL from the worker that sends it: a report for
+    a row still waiting its turn is about another message, and must not mark it texted."""
+    with session_scope(sessions) as session:
+        row = session.get(OutboundMessage, row_id)
+        row.status, row.attempts = MessageStatus.PENDING, 0
+    path = f"/twilio/sms/status?m={row_id}"
+    assert _post(client, settings, path, _params("delivered")).status_code == 204
+    assert _status(sessions, row_id) == (MessageStatus.PENDING, None, None)
 
 
 def test_undelivered_keeps_the_error_code(client, settings, sessions, row_id):

@@ -36,10 +36,16 @@ def apply_status(
         return False
     where = T.c.id == row_id if row_id is not None else T.c.twilio_sid == sid
     row = session.execute(
-        select(T.c.id, T.c.member_id, T.c.phone, T.c.twilio_sid).where(where)
+        select(T.c.id, T.c.member_id, T.c.phone, T.c.twilio_sid, T.c.attempts).where(where)
     ).first()
     if row is None or (row.twilio_sid not in (None, sid)):
         log.warning("status callback for unknown message %s (row %s)", sid, row_id)
+        return False
+    if row.attempts == 0:
+        # No worker has claimed this row, so Twilio cannot have its callback URL: the
+        # report is about some other message (a restored database reusing ids, a stale
+        # URL). Taken, it would mark a member texted who never was, and the row unsent.
+        log.warning("status callback %s for row %s, which was never sent", sid, row.id)
         return False
     values = {
         "status": status,
