@@ -207,6 +207,7 @@ def test_launch_command_follows_the_blast_until_done(live, auth):
     assert cli.is_alive()  # still following the blast: nothing has been sent yet
     run_queue(live.settings)
     cli.join(timeout=30)
+    assert not cli.is_alive(), "the launch command still followed the blast 30 s after it ended"
     out = result["out"]
     assert out.exit_code == 0, out.output
     assert f"campaign {campaign['id']}: 4 queued" in out.output

@@ -2,7 +2,7 @@
 
 One request at a time per connection, as many connections per host as the caller allows.
 It carries what the twilio SDK builds (method, URL, headers, form body) and hands back
-status, headers and text; redirects, cookies, proxies and compression are not Twilio's
+status, headers and body bytes; redirects, cookies, proxies and compression are not Twilio's
 REST API's business and are not here. Under a sender, aiohttp's general machinery (URL,
 header and payload objects, tracing hooks, timers per phase) was the largest part of a
 blast's CPU once the carrier answers quickly: a message through the twilio SDK cost
