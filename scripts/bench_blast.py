@@ -33,13 +33,13 @@ from benchlib import CpuMeter, scratch_database
 from sqlalchemy import select
 
 from textbank import heap
-from textbank.campaigns import create_campaign, progress
-from textbank.carrier import async_client, rest_client
+from textbank.campaigns.lifecycle import create_campaign, progress
 from textbank.config import Settings
 from textbank.db import make_session_factory, session_scope
-from textbank.demo import member_csv
-from textbank.importer import import_members
+from textbank.members.demo import member_csv
+from textbank.members.importer import import_members
 from textbank.models import Campaign, CampaignStatus
+from textbank.twilio.clients import async_client, rest_client
 from workers.jobs import launch_now
 
 ACCOUNT = "AC" + "0" * 32

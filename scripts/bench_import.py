@@ -16,8 +16,8 @@ from benchlib import scratch_database, stopwatch
 from sqlalchemy import func, select
 
 from textbank.db import make_session_factory, session_scope
-from textbank.demo import member_csv
-from textbank.importer import import_members, parse_member_file
+from textbank.members.demo import member_csv
+from textbank.members.importer import import_members, parse_member_file
 from textbank.models import Member
 
 

@@ -39,10 +39,10 @@ from sqlalchemy.exc import DBAPIError
 from twilio.request_validator import RequestValidator
 
 from textbank.bulk import bulk_insert
-from textbank.campaigns import create_campaign
+from textbank.campaigns.lifecycle import create_campaign
 from textbank.db import make_session_factory, session_scope
-from textbank.demo import member_csv
-from textbank.importer import import_members
+from textbank.members.demo import member_csv
+from textbank.members.importer import import_members
 from textbank.models import InboundMessage, Member, OutboundMessage, utcnow
 
 ACCOUNT = "AC" + "b" * 32

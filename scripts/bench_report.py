@@ -24,10 +24,10 @@ from benchlib import scratch_database, stopwatch
 from sqlalchemy import bindparam, func, select, table, text
 
 from textbank.db import make_session_factory, session_scope
-from textbank.engagement import CONVERSATIONAL
+from textbank.engagement.marks import CONVERSATIONAL
 from textbank.models import VOLUNTEER_OUTCOME
-from textbank.reports import MEASURES, ReportFilter, _recount, engagement
-from textbank.twilio_codes import NOT_DELIVERED
+from textbank.reports.engagement import MEASURES, ReportFilter, _recount, engagement
+from textbank.twilio.codes import NOT_DELIVERED
 
 LOCALS, CAMPAIGNS, TARGET_MS, BUDGET_S = 40, 20, 300.0, 90.0
 TABLES = ("members", "locals", "campaigns", "outbound_messages", "inbound_messages", "outcomes")

@@ -7,7 +7,7 @@ import collections
 from rq import SimpleWorker
 
 from textbank.db import session_scope
-from textbank.importer import import_members
+from textbank.members.importer import import_members
 from workers import context
 from workers.queues import ALL_QUEUES, queue
 

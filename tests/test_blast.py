@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from textbank.db import session_scope
 from textbank.models import Member, OutboundMessage
-from textbank.twilio_codes import MessageStatus
+from textbank.twilio.codes import MessageStatus
 
 MEMBERS = [
     ("Ana", "617-555-0101", "1199", "es", "gotv"),
@@ -99,7 +99,7 @@ def test_members_outside_their_window_are_deferred_not_dropped(live, auth):
     start, end = max(0, boston_hour - 1), min(24, boston_hour + 2)
     from dataclasses import replace
 
-    from textbank.send_window import SendWindow
+    from textbank.compliance.quiet_hours import SendWindow
 
     window = SendWindow(start * 60, end * 60)
     live.app.extensions["textbank.settings"] = replace(live.settings, send_window=window)

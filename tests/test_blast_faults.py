@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 
 from textbank.db import session_scope
 from textbank.models import OutboundMessage
-from textbank.twilio_codes import UNFINISHED
+from textbank.twilio.codes import UNFINISHED
 from workers.jobs import launch_now
 
 # Concurrent worker processes are a PostgreSQL promise; SQLite is the one-machine dev default.

@@ -6,8 +6,8 @@ import asyncio
 import random
 from urllib.parse import urlencode
 
-from textbank.carrier import async_client, form_encode
 from textbank.config import Settings
+from textbank.twilio.clients import async_client, form_encode
 
 # Everything quote_plus treats differently: safe marks, reserved marks, space, %, +,
 # controls, accents, a non-breaking space, CJK and astral-plane emoji.

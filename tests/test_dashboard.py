@@ -14,11 +14,11 @@ from sqlalchemy import select, text
 
 from textbank import create_app
 from textbank.accounts import create_user
-from textbank.dashboard_data import error_breakdown, timeline
 from textbank.db import session_scope
-from textbank.engagement import Step, mark
+from textbank.engagement.marks import Step, mark
 from textbank.models import Local, Member, User
-from textbank.twilio_codes import MessageStatus
+from textbank.reports.dashboard import error_breakdown, timeline
+from textbank.twilio.codes import MessageStatus
 from textbank.web import database
 
 PASSWORD = "correct horse battery"

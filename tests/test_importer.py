@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from textbank.db import session_scope
-from textbank.importer import NotAMemberList, import_members
+from textbank.members.importer import NotAMemberList, import_members
 from textbank.models import Local, Member
 
 MESSY = (

@@ -9,8 +9,8 @@ import time
 import redis.asyncio as aioredis
 from conftest import REDIS_URL
 
-from textbank.periodic import Periodic
-from textbank.send_guards import OptOutWatch
+from textbank.blasts.guards import OptOutWatch
+from textbank.blasts.periodic import Periodic
 
 
 def test_a_loop_whose_step_swallows_cancels_still_stops():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from textbank.phones import InvalidPhone, time_zones, to_e164
+from textbank.members.phones import InvalidPhone, time_zones, to_e164
 
 
 @pytest.mark.parametrize(

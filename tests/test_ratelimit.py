@@ -13,7 +13,7 @@ import pytest
 import redis
 import redis.asyncio
 
-from textbank.ratelimit import AsyncTokenBucket, TokenBucket
+from textbank.blasts.ratelimit import AsyncTokenBucket, TokenBucket
 
 # Buckets live under unique keys; no test here flushes, so sharing the test database is safe.
 REDIS_URL = os.environ.get("TEXTBANK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -23,7 +23,7 @@ REDIS_URL = os.environ.get("TEXTBANK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15
 _WORKER = """
 import sys, redis
 from test_ratelimit import take_until
-from textbank.ratelimit import TokenBucket
+from textbank.blasts.ratelimit import TokenBucket
 
 url, key, rate = sys.argv[1], sys.argv[2], float(sys.argv[3])
 bucket = TokenBucket(redis.Redis.from_url(url), key, rate)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from textbank.rendering import (
+from textbank.campaigns.rendering import (
     GSM_BASIC,
     GSM_EXTENSION,
     MERGE_FIELDS,

@@ -18,7 +18,7 @@ from textbank.models import (
     OutboundMessage,
     Outcome,
 )
-from textbank.twilio_codes import MessageStatus
+from textbank.twilio.codes import MessageStatus
 from textbank.web import database
 
 ANA, LUIS, ROSA, KIM = "+16175550101", "+16175550102", "+16175550103", "+16175550104"
@@ -224,8 +224,8 @@ def test_reply_kept_when_processing_fails_then_reprocessed(client, settings, ses
                                                            monkeypatch, redis_client):  # fmt: skip
     from datetime import timedelta
 
-    from textbank import replies
     from textbank.models import utcnow
+    from textbank.replies import handling as replies
 
     _texted(sessions, settings, client, auth)
 
@@ -253,15 +253,15 @@ def test_stop_failing_midway_leaves_nothing_half_written(client, settings, sessi
     """The opt-out's several writes land together or not at all, then once on the retry."""
     from datetime import timedelta
 
-    from textbank import replies
     from textbank.models import Suppression, utcnow
+    from textbank.replies import handling as replies
 
     _texted(sessions, settings, client, auth)
 
     def redis_down(*args, **kwargs):  # after the suppression and ledger rows were written
         raise ConnectionError("redis unreachable")
 
-    monkeypatch.setattr("textbank.optouts.remember_recent", redis_down)
+    monkeypatch.setattr("textbank.compliance.optouts.remember_recent", redis_down)
     assert _message_text(_reply(client, settings, LUIS, "STOP")) is None
     with session_scope(sessions) as session:
         assert session.scalar(select(func.count()).select_from(Suppression)) == 0

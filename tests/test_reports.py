@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from textbank.db import session_scope
 from textbank.models import Campaign, Local, Member
-from textbank.reports import ReportFilter, _recount, engagement
+from textbank.reports.engagement import ReportFilter, _recount, engagement
 
 ANA, LUIS, ROSA, KIM, LEE = ("+16175550101", "+16175550102", "+16175550103", "+16175550104",
                              "+16175550105")  # fmt: skip

@@ -16,11 +16,11 @@ from click.testing import CliRunner
 from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 
-from textbank.carrier import async_client, rest_client
 from textbank.cli.sandbox import sandbox_command
 from textbank.config import Settings
 from textbank.sandbox import SandboxConfig
 from textbank.sandbox.resources import num_segments
+from textbank.twilio.clients import async_client, rest_client
 
 MEMBER = "+16175550123"
 OTHER = "+16175550124"

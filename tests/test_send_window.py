@@ -5,7 +5,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from textbank.send_window import US_ZONES, SendWindow, WindowCheck, check, validity_seconds
+from textbank.compliance.quiet_hours import (
+    US_ZONES,
+    SendWindow,
+    WindowCheck,
+    check,
+    validity_seconds,
+)
 
 NY = ZoneInfo("America/New_York")
 DAY = SendWindow.parse("08:00-21:00")

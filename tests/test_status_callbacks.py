@@ -7,7 +7,7 @@ from twilio.request_validator import RequestValidator
 
 from textbank.db import session_scope
 from textbank.models import Campaign, Member, OutboundMessage
-from textbank.twilio_codes import MessageStatus
+from textbank.twilio.codes import MessageStatus
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from textbank.wire import Pool, WireError
+from textbank.twilio.wire import Pool, WireError
 
 OK = (
     b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n"

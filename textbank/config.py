@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from textbank.keywords import DEFAULT_OPT_OUT_PHRASES
-from textbank.send_window import SendWindow
+from textbank.compliance.quiet_hours import SendWindow
+from textbank.replies.keywords import DEFAULT_OPT_OUT_PHRASES
 
 SANDBOX_NUMBER = "+15005550006"
 

@@ -14,9 +14,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from textbank import redis_conn
+from textbank.blasts.sender import Channels
 from textbank.config import Settings
 from textbank.db import make_engine, make_session_factory
-from textbank.sender import Channels
 
 T = TypeVar("T")
 LEFTOVER_GRACE = 5.0  # seconds a finished job's leftover tasks get to end
@@ -49,7 +49,7 @@ class JobContext:
                 task.cancel()
             if left:
                 # Bounded: a task inside a redis-py command can lose its cancel (see
-                # textbank.periodic), and the next job must not wait on it forever.
+                # textbank.blasts.periodic), and the next job must not wait on it forever.
                 done, _ = loop.run_until_complete(asyncio.wait(left, timeout=LEFTOVER_GRACE))
                 for task in done:  # retrieved, so none is logged as "never retrieved"
                     if not task.cancelled():

@@ -11,15 +11,15 @@ from rq import Retry
 from rq.job import Job, JobStatus
 from sqlalchemy import select
 
-from textbank.campaigns import CampaignError
-from textbank.carrier import rest_client
-from textbank.digests import start_digest
-from textbank.launch import BUCKET, LaunchResult, ensure_launchable, launch_campaign
+from textbank.blasts.launch import BUCKET, LaunchResult, ensure_launchable, launch_campaign
+from textbank.blasts.sender import SendOptions, alive_key
+from textbank.blasts.sender import send_bucket as send_bucket_rows
+from textbank.blasts.sweeper import due_buckets, sweep
+from textbank.campaigns.lifecycle import CampaignError
 from textbank.models import Campaign, DigestSchedule, utcnow
-from textbank.replies import policy_from_settings, reprocess_stored
-from textbank.sender import SendOptions, alive_key
-from textbank.sender import send_bucket as send_bucket_rows
-from textbank.sweeper import due_buckets, sweep
+from textbank.replies.handling import policy_from_settings, reprocess_stored
+from textbank.reports.digests import start_digest
+from textbank.twilio.clients import rest_client
 from workers import context
 from workers.queues import QueueName, queue
 

@@ -6,7 +6,8 @@ from flask import current_app, jsonify, request
 
 from textbank.api import ApiError, bp
 from textbank.api.auth import MANAGERS, require_role
-from textbank.campaigns import (
+from textbank.blasts.launch import ensure_launchable
+from textbank.campaigns.lifecycle import (
     CampaignError,
     campaign_stats,
     campaign_to_dict,
@@ -14,7 +15,6 @@ from textbank.campaigns import (
     get_campaign,
     set_paused,
 )
-from textbank.launch import ensure_launchable
 from textbank.web import redis_ext, settings
 from textbank.web.database import db, session_factory
 from workers.jobs import launch_now, queue_due

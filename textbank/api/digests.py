@@ -7,8 +7,8 @@ from sqlalchemy import select
 
 from textbank.api import ApiError, bp
 from textbank.api.auth import MANAGERS, require_role
-from textbank.digests import DigestError, create_schedule, schedule_to_dict
 from textbank.models import DigestSchedule, utcnow
+from textbank.reports.digests import DigestError, create_schedule, schedule_to_dict
 from textbank.web import redis_ext
 from textbank.web.database import db
 from workers.jobs import schedule_digest

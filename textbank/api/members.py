@@ -8,9 +8,9 @@ from flask import jsonify, request
 
 from textbank.api import ApiError, bp
 from textbank.api.auth import MANAGERS, require_role
-from textbank.importer import NotAMemberList, import_members
-from textbank.member_fields import FieldError
-from textbank.members import list_members, member_to_dict
+from textbank.members.fields import FieldError
+from textbank.members.importer import NotAMemberList, import_members
+from textbank.members.listing import list_members, member_to_dict
 from textbank.web.database import db
 
 log = logging.getLogger(__name__)

@@ -9,12 +9,12 @@ from flask import Response, jsonify, request
 
 from textbank.api import ApiError, bp
 from textbank.api.auth import MANAGERS, require_role
-from textbank.csvfile import UnreadableFile, decode, normalize_header, read_table
-from textbank.member_fields import PHONE_HEADERS
+from textbank.compliance.optouts import import_suppression_list, ledger
+from textbank.engagement.outcomes import OutcomeError, member_outcomes, record_from_api
+from textbank.members.csvfile import UnreadableFile, decode, normalize_header, read_table
+from textbank.members.fields import PHONE_HEADERS
 from textbank.models import utcnow
-from textbank.optouts import import_suppression_list, ledger
-from textbank.outcomes import OutcomeError, member_outcomes, record_from_api
-from textbank.report_formats import ReportArgsError, parse_time
+from textbank.reports.formats import ReportArgsError, parse_time
 from textbank.web import redis_ext
 from textbank.web.database import db
 

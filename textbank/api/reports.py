@@ -6,8 +6,8 @@ from flask import Response, jsonify, request
 
 from textbank.api import ApiError, bp
 from textbank.api.auth import MANAGERS, require_role
-from textbank.report_formats import ReportArgsError, report_filter, to_csv
-from textbank.reports import engagement
+from textbank.reports.engagement import engagement
+from textbank.reports.formats import ReportArgsError, report_filter, to_csv
 from textbank.web.database import db
 
 

@@ -7,8 +7,8 @@ import time
 import click
 from flask.cli import AppGroup
 
-from textbank.campaigns import CampaignError, campaign_stats, get_campaign, progress
-from textbank.launch import ensure_launchable
+from textbank.blasts.launch import ensure_launchable
+from textbank.campaigns.lifecycle import CampaignError, campaign_stats, get_campaign, progress
 from textbank.models import CampaignStatus
 from textbank.web import redis_ext, settings
 from textbank.web.database import session_factory

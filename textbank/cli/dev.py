@@ -13,9 +13,10 @@ from flask.cli import with_appcontext
 from sqlalchemy import func, select
 from werkzeug.serving import run_simple
 
-from textbank import accounts, demo, embedded_redis, schema
+from textbank import accounts, embedded_redis, schema
 from textbank.db import session_scope
-from textbank.importer import import_members
+from textbank.members import demo
+from textbank.members.importer import import_members
 from textbank.models import Member
 from textbank.redis_conn import redis_url
 from textbank.sandbox import SandboxConfig, SandboxServer

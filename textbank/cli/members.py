@@ -9,7 +9,7 @@ import click
 from flask.cli import AppGroup
 
 from textbank.db import session_scope
-from textbank.importer import NotAMemberList, import_members
+from textbank.members.importer import NotAMemberList, import_members
 from textbank.web.database import session_factory
 
 

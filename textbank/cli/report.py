@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 from flask.cli import with_appcontext
 
-from textbank.report_formats import ReportArgsError, report_filter, to_csv, to_json, to_table
-from textbank.reports import engagement
+from textbank.reports.engagement import engagement
+from textbank.reports.formats import ReportArgsError, report_filter, to_csv, to_json, to_table
 from textbank.web.database import session_factory
 
 

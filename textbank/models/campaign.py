@@ -9,7 +9,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from textbank.models.base import Base, UTCDateTime, utcnow
-from textbank.twilio_codes import MessageStatus
+from textbank.twilio.codes import MessageStatus
 
 
 class CampaignKind(StrEnum):

@@ -7,10 +7,10 @@ from datetime import UTC, date, datetime, timedelta
 from flask import Blueprint, Flask, Response, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from textbank.dashboard_data import MAX_DAYS, error_breakdown, timeline
 from textbank.models import Campaign, Local
-from textbank.report_formats import ReportArgsError, report_filter, to_csv
-from textbank.reports import ReportFilter, engagement
+from textbank.reports.dashboard import MAX_DAYS, error_breakdown, timeline
+from textbank.reports.engagement import ReportFilter, engagement
+from textbank.reports.formats import ReportArgsError, report_filter, to_csv
 from textbank.web import settings
 from textbank.web.auth import MANAGERS, login_required, secure_headers
 from textbank.web.database import db

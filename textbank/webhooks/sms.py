@@ -10,7 +10,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from textbank.db import planned_once
 from textbank.models import utcnow
-from textbank.replies import (
+from textbank.replies.handling import (
     ReplyPolicy,
     policy_from_settings,
     process_inbound,

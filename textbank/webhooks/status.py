@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import request
 
-from textbank.delivery import apply_status
+from textbank.blasts.delivery import apply_status
 from textbank.models import utcnow
 from textbank.web import redis_ext
 from textbank.web.database import db

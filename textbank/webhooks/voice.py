@@ -8,11 +8,11 @@ from flask import Response, request, url_for
 from sqlalchemy import select
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
+from textbank.compliance.optouts import opt_out
+from textbank.engagement.outcomes import record_outcome
+from textbank.members.phones import InvalidPhone, to_e164
 from textbank.models import VOLUNTEER_OUTCOME, Member, OptOutSource, OutcomeSource, utcnow
-from textbank.optouts import opt_out
-from textbank.outcomes import record_outcome
-from textbank.phones import InvalidPhone, to_e164
-from textbank.replies import attribute_campaign, policy_from_settings
+from textbank.replies.handling import attribute_campaign, policy_from_settings
 from textbank.web import redis_ext, settings
 from textbank.web.database import db
 from textbank.webhooks import bp

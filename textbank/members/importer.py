@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from textbank import member_fields as mf
 from textbank.bulk import bulk_insert
-from textbank.csvfile import UnreadableFile, decode, normalize_header, read_table
+from textbank.compliance.optouts import suppressed_among
+from textbank.members import fields as mf
+from textbank.members.csvfile import UnreadableFile, decode, normalize_header, read_table
+from textbank.members.phones import InvalidPhone, to_e164
 from textbank.models import Local, Member, MemberTag, utcnow
-from textbank.optouts import suppressed_among
-from textbank.phones import InvalidPhone, to_e164
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from textbank.db import Executor, dialect_name, upsert
-from textbank.engagement import Step, mark_member
+from textbank.engagement.marks import Step, mark_member
 from textbank.models import VOLUNTEER_OUTCOME, Campaign, Member, Outcome, OutcomeSource
 
 OUTCOMES = Outcome.__table__

@@ -9,8 +9,8 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, distinct, func, select
 from sqlalchemy.orm import Session
 
-from textbank.engagement import CONVERSATIONAL
-from textbank.member_fields import normalize_local
+from textbank.engagement.marks import CONVERSATIONAL
+from textbank.members.fields import normalize_local
 from textbank.models import (
     VOLUNTEER_OUTCOME,
     Campaign,
@@ -20,7 +20,7 @@ from textbank.models import (
     OutboundMessage,
     Outcome,
 )
-from textbank.twilio_codes import NOT_DELIVERED, MessageStatus
+from textbank.twilio.codes import NOT_DELIVERED, MessageStatus
 
 # Every member a 1-on-1 conversation; half take an action; one in ten become activists.
 DEFAULT_GOALS = {"conversation": 1.0, "action": 0.5, "activist": 0.1}

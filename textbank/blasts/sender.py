@@ -17,16 +17,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
-from textbank.carrier import async_client
+from textbank.blasts.guards import OptOutWatch, TokenReservoir
+from textbank.blasts.outbox import Claimed, Outcome, claim, complete_if_done, record
+from textbank.blasts.periodic import Periodic
+from textbank.blasts.ratelimit import AsyncTokenBucket
+from textbank.compliance.quiet_hours import SendWindow
 from textbank.config import Settings
 from textbank.models import utcnow as default_now
-from textbank.outbox import Claimed, Outcome, claim, complete_if_done, record
-from textbank.periodic import Periodic
-from textbank.ratelimit import AsyncTokenBucket
-from textbank.send_guards import OptOutWatch, TokenReservoir
-from textbank.send_window import SendWindow
-from textbank.twilio_codes import is_transient_http
-from textbank.wire import WireError
+from textbank.twilio.clients import async_client
+from textbank.twilio.codes import is_transient_http
+from textbank.twilio.wire import WireError
 
 log = logging.getLogger(__name__)
 

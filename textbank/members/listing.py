@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from textbank.member_fields import FieldError, normalize_local
+from textbank.members.fields import FieldError, normalize_local
+from textbank.members.phones import InvalidPhone, to_e164
 from textbank.models import Local, Member
-from textbank.phones import InvalidPhone, to_e164
 
 MAX_PAGE = 1000
 

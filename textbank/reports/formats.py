@@ -7,7 +7,7 @@ import io
 import json
 from datetime import UTC, datetime
 
-from textbank.reports import MEASURES, ReportFilter
+from textbank.reports.engagement import MEASURES, ReportFilter
 
 RATES = ("conversation_rate", "action_rate", "activist_rate")
 

@@ -10,15 +10,15 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from textbank.audience import audience_members
 from textbank.bulk import bulk_insert
-from textbank.campaigns import check_audience
-from textbank.digests import stats_by_local
+from textbank.campaigns.audience import audience_members
+from textbank.campaigns.lifecycle import check_audience
+from textbank.campaigns.rendering import measure, render
+from textbank.compliance.quiet_hours import SendWindow, WindowCheck, check
+from textbank.members.phones import looks_e164, time_zones
 from textbank.models import Campaign, CampaignStatus, Member, OutboundMessage, utcnow
-from textbank.phones import looks_e164, time_zones
-from textbank.rendering import measure, render
-from textbank.send_window import SendWindow, WindowCheck, check
-from textbank.twilio_codes import MessageStatus
+from textbank.reports.digests import stats_by_local
+from textbank.twilio.codes import MessageStatus
 
 log = logging.getLogger(__name__)
 

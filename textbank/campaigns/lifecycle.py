@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
-from textbank.audience import audience_size, normalize_audience
-from textbank.engagement import CONVERSATIONAL
-from textbank.keywords import fold
-from textbank.member_fields import FieldError, normalize_language
+from textbank.campaigns.audience import audience_size, normalize_audience
+from textbank.campaigns.rendering import TemplateError, check_template, measure, render
+from textbank.engagement.marks import CONVERSATIONAL
+from textbank.members.fields import FieldError, normalize_language
 from textbank.models import (
     VOLUNTEER_OUTCOME,
     Campaign,
@@ -24,8 +24,8 @@ from textbank.models import (
     OutboundMessage,
     Outcome,
 )
-from textbank.rendering import TemplateError, check_template, measure, render
-from textbank.twilio_codes import NOT_DELIVERED, UNFINISHED, MessageStatus
+from textbank.replies.keywords import fold
+from textbank.twilio.codes import NOT_DELIVERED, UNFINISHED, MessageStatus
 
 _OUTCOME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 SAMPLE_MEMBER = {

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from textbank.models import Campaign, CampaignStatus, DigestSchedule, Local, utcnow
-from textbank.reports import ReportFilter, engagement
+from textbank.reports.engagement import ReportFilter, engagement
 
 # A campaign stays "active" for its leaders while replies and actions still come in.
 ACTIVE_FOR = timedelta(days=30)

@@ -26,13 +26,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from textbank.compliance.optouts import opt_out_member
+from textbank.compliance.quiet_hours import SendWindow, WindowCheck, check, validity_seconds
 from textbank.db import among, dialect_name
-from textbank.engagement import Step, mark, mark_accepted
+from textbank.engagement.marks import Step, mark, mark_accepted
+from textbank.members.phones import time_zones
 from textbank.models import Campaign, CampaignStatus, Member, OptOutSource, OutboundMessage
-from textbank.optouts import opt_out_member
-from textbank.phones import time_zones
-from textbank.send_window import SendWindow, WindowCheck, check, validity_seconds
-from textbank.twilio_codes import TWILIO_STATUS, UNFINISHED, UNSUBSCRIBED, WAITING, MessageStatus
+from textbank.twilio.codes import TWILIO_STATUS, UNFINISHED, UNSUBSCRIBED, WAITING, MessageStatus
 
 log = logging.getLogger(__name__)
 T = OutboundMessage.__table__

@@ -7,11 +7,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from textbank.engagement import CONVERSATIONAL
-from textbank.member_fields import normalize_local
+from textbank.engagement.marks import CONVERSATIONAL
+from textbank.members.fields import normalize_local
 from textbank.models import VOLUNTEER_OUTCOME, InboundMessage, Local, Member, OutboundMessage
 from textbank.models import Outcome as OC
-from textbank.twilio_codes import error_meaning
+from textbank.twilio.codes import error_meaning
 
 OUT, INB = OutboundMessage, InboundMessage
 MAX_DAYS = 366  # a year of bars is already more than a phone screen can show

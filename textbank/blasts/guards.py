@@ -9,9 +9,9 @@ import time
 import redis
 import redis.asyncio as aioredis
 
-from textbank.optouts import RECENT_KEY
-from textbank.periodic import Periodic
-from textbank.ratelimit import AsyncTokenBucket
+from textbank.blasts.periodic import Periodic
+from textbank.blasts.ratelimit import AsyncTokenBucket
+from textbank.compliance.optouts import RECENT_KEY
 
 log = logging.getLogger(__name__)
 

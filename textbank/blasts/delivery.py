@@ -9,10 +9,10 @@ import redis
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from textbank.engagement import mark_accepted
+from textbank.compliance.optouts import opt_out_member
+from textbank.engagement.marks import mark_accepted
 from textbank.models import OptOutSource, OutboundMessage
-from textbank.optouts import opt_out_member
-from textbank.twilio_codes import RANK, TWILIO_STATUS, UNSUBSCRIBED, MessageStatus, lower_ranked
+from textbank.twilio.codes import RANK, TWILIO_STATUS, UNSUBSCRIBED, MessageStatus, lower_ranked
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,8 @@ from sqlalchemy import (
 )
 
 from textbank.db import upsert
-from textbank.engagement import Step, mark_member, mark_member_statement
+from textbank.engagement.marks import Step, mark_member, mark_member_statement
+from textbank.engagement.outcomes import check_name, insert_outcome, outcome_statement
 from textbank.models import (
     Campaign,
     Contact,
@@ -43,7 +44,6 @@ from textbank.models import (
     OutcomeSource,
     Suppression,
 )
-from textbank.outcomes import check_name, insert_outcome, outcome_statement
 
 IN, M, L = InboundMessage.__table__, Member.__table__, Local.__table__
 OUT, CAMP, CONV = OutboundMessage.__table__, Campaign.__table__, Conversation.__table__

@@ -11,8 +11,8 @@ from sqlalchemy import bindparam, delete, exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from textbank.db import Executor, dialect_name, upsert
+from textbank.members.phones import InvalidPhone, to_e164
 from textbank.models import Member, OptOutEvent, OptOutSource, Suppression
-from textbank.phones import InvalidPhone, to_e164
 
 log = logging.getLogger(__name__)
 

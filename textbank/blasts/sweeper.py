@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
-from textbank.engagement import mark_accepted
+from textbank.blasts.outbox import complete_if_done
+from textbank.engagement.marks import mark_accepted
 from textbank.models import Campaign, CampaignStatus, OutboundMessage
-from textbank.outbox import complete_if_done
-from textbank.twilio_codes import TWILIO_STATUS, WAITING, MessageStatus
+from textbank.twilio.codes import TWILIO_STATUS, WAITING, MessageStatus
 
 log = logging.getLogger(__name__)
 T = OutboundMessage.__table__

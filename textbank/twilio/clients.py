@@ -13,7 +13,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from textbank.config import Settings
-from textbank.wire import Pool
+from textbank.twilio.wire import Pool
 
 
 def _point_at(client: Client, settings: Settings) -> Client:
@@ -70,7 +70,7 @@ class WireClient(AsyncHttpClient):
 
     The SDK still builds every request, signs it with the account's credentials and turns
     every answer into its resources and TwilioRestException; this only carries them, over
-    textbank.wire. In place of the SDK's own AsyncTwilioHttpClient (aiohttp), which
+    textbank.twilio.wire. In place of the SDK's own AsyncTwilioHttpClient (aiohttp), which
     (twilio 9.x) applies no timeout of its own, builds aiohttp's multipart machinery for
     each form body and formats a dozen log lines per request whether or not its logger
     writes them. Its errors are WireError (the connection) and TimeoutError.

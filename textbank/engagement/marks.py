@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from textbank.db import Executor, among, dialect_name
 from textbank.models import Classification, Member
-from textbank.twilio_codes import MessageStatus
+from textbank.twilio.codes import MessageStatus
 
 M = Member.__table__
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session
 
-from textbank.member_fields import (
+from textbank.members.fields import (
     FieldError,
     normalize_language,
     normalize_local,

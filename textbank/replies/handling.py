@@ -13,16 +13,16 @@ import redis
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
-from textbank import keywords as kw
-from textbank import reply_store as rs
+from textbank.campaigns.rendering import render
+from textbank.compliance.optouts import opt_in, opt_out
 from textbank.db import atomic
-from textbank.digests import local_stats_text
-from textbank.engagement import CONVERSATIONAL, Step
+from textbank.engagement.marks import CONVERSATIONAL, Step
+from textbank.engagement.outcomes import step_for
+from textbank.members.phones import InvalidPhone, looks_e164, to_e164
 from textbank.models import Classification, InboundMessage, OptOutSource, OutcomeSource
-from textbank.optouts import opt_in, opt_out
-from textbank.outcomes import step_for
-from textbank.phones import InvalidPhone, looks_e164, to_e164
-from textbank.rendering import render
+from textbank.replies import keywords as kw
+from textbank.replies import store as rs
+from textbank.reports.digests import local_stats_text
 
 log = logging.getLogger(__name__)
 

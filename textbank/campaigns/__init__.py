@@ -1,0 +1,1 @@
+"""Campaigns: definition and checks, audiences, message rendering, pause/resume and stats."""

@@ -1,0 +1,1 @@
+"""Compliance every send and call path consults: the global opt-out ledger and quiet hours."""

@@ -1,0 +1,1 @@
+"""What members did: per-member engagement firsts and recorded outcomes."""

@@ -1,0 +1,1 @@
+"""Members: reading spreadsheet exports, field normalisation, phone numbers, import, lookups."""

@@ -1,0 +1,1 @@
+"""Inbound texts: storing a reply, reading its keywords, and acting on it."""

@@ -1,0 +1,1 @@
+"""Counting engagement: per-local and per-campaign reports, the dashboard's data, digests."""
