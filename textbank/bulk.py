@@ -19,6 +19,8 @@ def bulk_insert(session: Session, table: Table, columns: Sequence[str], rows: li
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         dbapi_conn = connection.connection.driver_connection
+        if dbapi_conn is None:
+            raise RuntimeError("connection closed before COPY")
         cols = ", ".join(columns)
         with dbapi_conn.cursor() as cur, cur.copy(f"COPY {table.name} ({cols}) FROM STDIN") as copy:
             for row in rows:

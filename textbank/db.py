@@ -141,7 +141,8 @@ def autocommits(conn: Connection) -> bool:
     """
     if conn.dialect.name != "postgresql":
         return False
-    return bool(conn.connection.driver_connection.autocommit)
+    driver = conn.connection.driver_connection
+    return driver is not None and bool(driver.autocommit)
 
 
 @contextmanager

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import cast
 
 import redis
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from textbank.compliance.optouts import opt_out_member
 from textbank.engagement.marks import mark_accepted
-from textbank.models import OptOutSource, OutboundMessage
+from textbank.models import OptOutSource, OutboundMessage, table
 from textbank.twilio.codes import RANK, TWILIO_STATUS, UNSUBSCRIBED, MessageStatus, lower_ranked
 
 log = logging.getLogger(__name__)
 
-T = OutboundMessage.__table__
+T = table(OutboundMessage)
 
 
 def apply_status(
@@ -57,8 +58,11 @@ def apply_status(
         values["delivered_at"] = now
     if error_code is not None and RANK[status] >= RANK[MessageStatus.DELIVERED]:
         values["error_code"] = error_code
-    moved = session.execute(
-        update(T).where(T.c.id == row.id, T.c.status.in_(lower_ranked(status))).values(**values)
+    moved = cast(
+        CursorResult,
+        session.execute(
+            update(T).where(T.c.id == row.id, T.c.status.in_(lower_ranked(status))).values(**values)
+        ),
     ).rowcount
     if not moved:
         # Still learn the SID if the callback beat the worker's own write.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import cast
 
 import redis
 import redis.asyncio as aioredis
@@ -42,7 +43,7 @@ class OptOutWatch:
 
     async def refresh(self) -> None:
         entries = await self._client.zrangebyscore(RECENT_KEY, self._since, "+inf", withscores=True)
-        for phone, score in entries:
+        for phone, score in cast(list[tuple[bytes | str, float]], entries):
             self.phones.add(phone.decode() if isinstance(phone, bytes) else phone)
             self._since = max(self._since, score)
         self._fresh_at = time.monotonic()

@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from textbank.bulk import bulk_insert
 from textbank.campaigns.audience import audience_members
-from textbank.campaigns.lifecycle import check_audience
+from textbank.campaigns.lifecycle import CampaignError, check_audience
 from textbank.campaigns.rendering import measure, render
 from textbank.compliance.quiet_hours import SendWindow, WindowCheck, check
 from textbank.members.phones import looks_e164, time_zones
-from textbank.models import Campaign, CampaignStatus, Member, OutboundMessage, utcnow
+from textbank.models import Campaign, CampaignStatus, Member, OutboundMessage, table, utcnow
 from textbank.reports.digests import stats_by_local
 from textbank.twilio.codes import MessageStatus
 
@@ -57,6 +57,7 @@ def _begin(session: Session, campaign_id: int, now: datetime) -> tuple[Campaign,
 
 def _counts(session: Session, campaign: Campaign) -> LaunchResult:
     queued = session.scalar(select(func.count()).where(OutboundMessage.campaign_id == campaign.id))
+    queued = queued or 0
     result = LaunchResult(campaign.id, queued=queued)
     result.skipped = {
         "opted_out": campaign.skipped_opted_out,
@@ -70,7 +71,7 @@ def launch_campaign(
     sessions: sessionmaker[Session],
     campaign_id: int,
     window: SendWindow,
-    on_buckets: Callable[[int, list[int]], None],
+    on_buckets: Callable[[int, list[int]], object],
     now: Callable[[], datetime] = utcnow,
     chunk: int = SNAPSHOT_CHUNK,
 ) -> LaunchResult:
@@ -132,7 +133,7 @@ def launch_campaign(
                     MessageStatus.DEFERRED if deferred else MessageStatus.PENDING,
                     gate.opens_at if deferred else None, 0, stamp, stamp,
                 ))  # fmt: skip
-            bulk_insert(session, OutboundMessage.__table__, ROW_COLUMNS, rows)
+            bulk_insert(session, table(OutboundMessage), ROW_COLUMNS, rows)
             new_cursor = members[-1].id
             session.execute(
                 update(Campaign)
@@ -161,7 +162,7 @@ def launch_campaign(
         if buckets:
             on_buckets(campaign_id, sorted(buckets))
     with sessions.begin() as session:
-        campaign = session.get(Campaign, campaign_id)
+        campaign = session.get_one(Campaign, campaign_id)
         if campaign.status == CampaignStatus.LAUNCHING:
             campaign.status = CampaignStatus.SENDING
         result = _counts(session, campaign)
@@ -173,7 +174,9 @@ def launch_campaign(
     return result
 
 
-def ensure_launchable(session: Session, campaign: Campaign) -> None:
+def ensure_launchable(session: Session, campaign: Campaign | None) -> None:
     """Refuse a launch that could text nobody, before anything is written."""
+    if campaign is None:
+        raise CampaignError("no such campaign")
     if campaign.status == CampaignStatus.DRAFT:
         check_audience(session, campaign.audience)

@@ -9,9 +9,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import (
     ARRAY,
+    CursorResult,
     Integer,
     String,
     and_,
@@ -31,11 +33,11 @@ from textbank.compliance.quiet_hours import SendWindow, WindowCheck, check, vali
 from textbank.db import among, dialect_name
 from textbank.engagement.marks import Step, mark, mark_accepted
 from textbank.members.phones import time_zones
-from textbank.models import Campaign, CampaignStatus, Member, OptOutSource, OutboundMessage
+from textbank.models import Campaign, CampaignStatus, Member, OptOutSource, OutboundMessage, table
 from textbank.twilio.codes import TWILIO_STATUS, UNFINISHED, UNSUBSCRIBED, WAITING, MessageStatus
 
 log = logging.getLogger(__name__)
-T = OutboundMessage.__table__
+T = table(OutboundMessage)
 
 ENDED_AS = {"failed": MessageStatus.FAILED, "skipped": MessageStatus.SKIPPED}
 
@@ -212,8 +214,10 @@ def record(session: Session, outcomes: list[Outcome], now: datetime, redis_clien
 def any_unfinished(session: Session, campaign_id: int) -> bool:
     # EXISTS, not a count: every send job asks, and mid-blast a count walks every row
     # still waiting (100 jobs of a 100,000-member blast: ~5 million index entries).
-    return session.scalar(
-        select(exists().where(T.c.campaign_id == campaign_id, T.c.status.in_(UNFINISHED)))
+    return bool(
+        session.scalar(
+            select(exists().where(T.c.campaign_id == campaign_id, T.c.status.in_(UNFINISHED)))
+        )
     )
 
 
@@ -221,10 +225,13 @@ def complete_if_done(session: Session, campaign_id: int, now: datetime) -> bool:
     """Mark a sending campaign completed once no row is waiting or in flight."""
     if any_unfinished(session, campaign_id):
         return False
-    done = session.execute(
-        update(Campaign)
-        .where(Campaign.id == campaign_id, Campaign.status == CampaignStatus.SENDING)
-        .values(status=CampaignStatus.COMPLETED, completed_at=now)
+    done = cast(
+        CursorResult,
+        session.execute(
+            update(Campaign)
+            .where(Campaign.id == campaign_id, Campaign.status == CampaignStatus.SENDING)
+            .values(status=CampaignStatus.COMPLETED, completed_at=now)
+        ),
     ).rowcount
     if done:
         log.info("campaign %s completed", campaign_id)

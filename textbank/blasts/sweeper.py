@@ -14,11 +14,11 @@ from twilio.rest import Client
 
 from textbank.blasts.outbox import complete_if_done
 from textbank.engagement.marks import mark_accepted
-from textbank.models import Campaign, CampaignStatus, OutboundMessage
+from textbank.models import Campaign, CampaignStatus, OutboundMessage, table
 from textbank.twilio.codes import TWILIO_STATUS, WAITING, MessageStatus
 
 log = logging.getLogger(__name__)
-T = OutboundMessage.__table__
+T = table(OutboundMessage)
 
 
 @dataclass

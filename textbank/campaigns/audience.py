@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Select, exists, func, select
+from sqlalchemy import ColumnElement, Select, exists, func, select
 from sqlalchemy.orm import Session
 
 from textbank.members.fields import (
@@ -49,7 +49,7 @@ def normalize_audience(audience: object) -> dict[str, list[str]]:
 
 def audience_filter(audience: dict[str, list[str]]) -> list:
     """WHERE clauses selecting the audience's members."""
-    clauses = []
+    clauses: list[ColumnElement[bool]] = []
     if audience.get("locals"):
         clauses.append(
             Member.local_id.in_(select(Local.id).where(Local.number.in_(audience["locals"])))

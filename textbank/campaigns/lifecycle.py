@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
@@ -40,9 +41,9 @@ class CampaignError(ValueError):
     """A campaign that cannot be created or changed; the message says why."""
 
 
-def _choice(value: object, enum: type, field: str) -> str:
+def _choice(value: object, enum: type[StrEnum], field: str) -> str:
     try:
-        return enum(value).value
+        return enum(str(value)).value
     except ValueError as exc:
         allowed = ", ".join(e.value for e in enum)
         raise CampaignError(f"{field} must be one of {allowed}, got {value!r}") from exc
@@ -96,7 +97,7 @@ def validate_campaign(data: Mapping) -> dict:
                 f"keywords.{word}: the outcome must be a name like pledged_to_vote, got {outcome!r}"
             )
         keywords[key] = outcome
-    replies = {}
+    replies: dict[str, str | dict[str, str]] = {}
     for outcome, reply in _text_map(data.get("replies"), "replies").items():
         if outcome not in keywords.values():
             raise CampaignError(f"replies.{outcome}: no keyword records this outcome")
@@ -278,7 +279,7 @@ def reply_stats(session: Session, campaign: Campaign) -> dict:
     volunteers = by_outcome.pop(VOLUNTEER_OUTCOME, 0)
     return {
         "replied": replied,
-        "opted_out": campaign.skipped_opted_out + opted_out_rows,
+        "opted_out": campaign.skipped_opted_out + (opted_out_rows or 0),
         "volunteers": volunteers,
         "actions": by_outcome,
     }

@@ -75,7 +75,7 @@ def dev_command(host: str, port: int) -> None:
         click.echo(f"manager sign-in: {DEMO_MANAGER} / {password}")
     click.echo(f"manager API token: {token}")
     try:
-        run_simple(host, port, current_app._get_current_object(), threaded=True)
+        run_simple(host, port, current_app._get_current_object(), threaded=True)  # type: ignore[attr-defined]
     finally:
         for child in children:
             child.terminate()

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 
 import click
+from click.decorators import FC
 
 from textbank.sandbox.config import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
 
 
-def _rate(name: str, of: str) -> click.Option:
+def _rate(name: str, of: str) -> Callable[[FC], FC]:
     return click.option(
         f"--{name.replace('_', '-')}",
         name,

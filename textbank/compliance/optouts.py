@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from functools import cache
+from typing import Any
 
 import redis
 from sqlalchemy import bindparam, delete, exists, insert, select, update
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from textbank.db import Executor, dialect_name, upsert
 from textbank.members.phones import InvalidPhone, to_e164
-from textbank.models import Member, OptOutEvent, OptOutSource, Suppression
+from textbank.models import Member, OptOutEvent, OptOutSource, Suppression, table
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ def forget_recent(client: redis.Redis, phone: str) -> None:
     client.zrem(RECENT_KEY, phone)
 
 
-S, EVENTS, M = Suppression.__table__, OptOutEvent.__table__, Member.__table__
+S, EVENTS, M = table(Suppression), table(OptOutEvent), table(Member)
 _MEMBER_BY_PHONE = select(M.c.id).where(M.c.phone == bindparam("oo_phone"))
 _EVENT = insert(EVENTS).values(
     phone=bindparam("oo_phone"), member_id=bindparam("oo_member_id"), kind=bindparam("oo_kind"),
@@ -80,7 +81,7 @@ def _change_in_one(kind: str):
     suppression, member = _change("postgresql", kind, member_id)
     changed = suppression.cte("changed")
     columns = ["phone", "member_id", "kind", "source", "text", "created_at"]
-    row = [
+    row: list[Any] = [
         bindparam(f"oo_{c}" if c != "created_at" else "now", type_=EVENTS.c[c].type)
         for c in columns
     ]
@@ -146,6 +147,8 @@ def opt_out_member(
 ) -> bool:
     """Opt a member out by id (carrier 21610, a volunteer's tag)."""
     phone = phone or session.scalar(select(Member.phone).where(Member.id == member_id))
+    if phone is None:
+        raise LookupError(f"no member {member_id}")
     return opt_out(session, phone, source, now, client=client)
 
 

@@ -11,10 +11,10 @@ from sqlalchemy import bindparam, func, or_, update
 from sqlalchemy.orm import Session
 
 from textbank.db import Executor, among, dialect_name
-from textbank.models import Classification, Member
+from textbank.models import Classification, Member, table
 from textbank.twilio.codes import MessageStatus
 
-M = Member.__table__
+M = table(Member)
 
 
 class Step(StrEnum):

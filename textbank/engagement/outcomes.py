@@ -5,15 +5,16 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from functools import cache
+from typing import Any
 
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from textbank.db import Executor, dialect_name, upsert
 from textbank.engagement.marks import Step, mark_member
-from textbank.models import VOLUNTEER_OUTCOME, Campaign, Member, Outcome, OutcomeSource
+from textbank.models import VOLUNTEER_OUTCOME, Campaign, Member, Outcome, OutcomeSource, table
 
-OUTCOMES = Outcome.__table__
+OUTCOMES = table(Outcome)
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
@@ -31,7 +32,8 @@ def check_name(name: str) -> None:
 def outcome_statement(dialect: str, in_campaign: bool):
     """The outcome INSERT. Its values are bound under names no other table's column has, so
     it can share one statement with the reply's own UPDATEs (see reply_store)."""
-    values = {"member_id": bindparam("member_id"), "campaign_id": bindparam("campaign_id"),
+    values: dict[str, Any] = {
+              "member_id": bindparam("member_id"), "campaign_id": bindparam("campaign_id"),
               "name": bindparam("outcome_name"), "source": bindparam("outcome_source"),
               "inbound_message_id": bindparam("outcome_inbound_id"),
               "note": bindparam("outcome_note"), "created_at": bindparam("now")}  # fmt: skip

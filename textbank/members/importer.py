@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
@@ -13,7 +14,7 @@ from textbank.compliance.optouts import suppressed_among
 from textbank.members import fields as mf
 from textbank.members.csvfile import UnreadableFile, decode, normalize_header, read_table
 from textbank.members.phones import InvalidPhone, to_e164
-from textbank.models import Local, Member, MemberTag, utcnow
+from textbank.models import Local, Member, MemberTag, table, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class ParsedMember:
 
     row: int
     phone: str
-    values: dict[str, str] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
     local: str | None = None
     local_name: str | None = None
     tags: set[str] = field(default_factory=set)
@@ -275,7 +276,7 @@ def import_members(session: Session, data: bytes) -> ImportResult:
 
     bulk_insert(
         session,
-        Member.__table__,
+        table(Member),
         INSERT_COLUMNS,
         [tuple(values[c] for c in INSERT_COLUMNS) for values in to_insert],
     )
@@ -288,7 +289,7 @@ def import_members(session: Session, data: bytes) -> ImportResult:
     result.created = len(to_insert)
     for chunk in _chunks(to_update):
         session.execute(update(Member), chunk)
-    bulk_insert(session, MemberTag.__table__, ("member_id", "tag"), new_tags)
+    bulk_insert(session, table(MemberTag), ("member_id", "tag"), new_tags)
     log.info(
         "member import: created=%d updated=%d unchanged=%d duplicates=%d rejected=%d",
         result.created,

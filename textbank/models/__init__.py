@@ -1,6 +1,6 @@
 """All textbank tables, importable from one place for Alembic and the app."""
 
-from textbank.models.base import Base, UTCDateTime, utcnow
+from textbank.models.base import Base, UTCDateTime, table, utcnow
 from textbank.models.campaign import (
     Campaign,
     CampaignKind,
@@ -50,5 +50,6 @@ __all__ = [
     "Suppression",
     "UTCDateTime",
     "User",
+    "table",
     "utcnow",
 ]

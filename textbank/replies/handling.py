@@ -223,8 +223,11 @@ def _answer(
     if kind == Classification.HELP:
         return Decision(kind, None if twilio_handled else policy.help_reply())
     if kind == Classification.STATS:
+        assert member is not None  # classify() finds STATS only from a known leader
         return Decision(kind, _stats(conn, member["local"]))
     if kind == Classification.KEYWORD:
+        # classify() finds a keyword only for a known member of a known campaign.
+        assert match is not None and member is not None and campaign is not None
         keyword, outcome = match
         # Never answered to a phone that opted out and then texted a keyword.
         reply = None if member["suppressed"] else _reply_text(campaign, outcome, member)

@@ -95,14 +95,14 @@ def whole_word(reading: Reading, vocabulary: frozenset[str]) -> bool:
     return reading.whole in vocabulary
 
 
-def keyword_table(keywords: Mapping[str, str], languages: Iterable[str]) -> dict[str, str]:
+def keyword_table(keywords: Mapping[str, str], languages: Iterable[str | None]) -> dict[str, str]:
     """Every spelling that records an outcome: the campaign's words and their translations."""
     table: dict[str, str] = {}
     for word, outcome in keywords.items():
         key = fold(word)
         table[key] = outcome
         for lang in languages:
-            for variant in KEYWORD_TRANSLATIONS.get(key, {}).get(lang, ()):
+            for variant in KEYWORD_TRANSLATIONS.get(key, {}).get(lang or "", ()):
                 table.setdefault(variant, outcome)
     return table
 

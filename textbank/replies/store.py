@@ -13,9 +13,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from functools import cache
+from typing import Any
 
 from psycopg.types.json import Json
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     bindparam,
     case,
@@ -43,11 +45,12 @@ from textbank.models import (
     OutboundMessage,
     OutcomeSource,
     Suppression,
+    table,
 )
 
-IN, M, L = InboundMessage.__table__, Member.__table__, Local.__table__
-OUT, CAMP, CONV = OutboundMessage.__table__, Campaign.__table__, Conversation.__table__
-CONTACT, SUPP = Contact.__table__, Suppression.__table__
+IN, M, L = table(InboundMessage), table(Member), table(Local)
+OUT, CAMP, CONV = table(OutboundMessage), table(Campaign), table(Conversation)
+CONTACT, SUPP = table(Contact), table(Suppression)
 
 READ_STORED = select(
     IN.c.id, IN.c.from_phone, IN.c.body, IN.c.params, IN.c.processed_at, IN.c.classification
@@ -127,7 +130,7 @@ class _OnDriver:
         self.sql: str | None = None
         self.fixed: dict = {}
 
-    def one(self, conn: Connection, values: dict) -> tuple | None:
+    def one(self, conn: Connection, values: dict) -> Any:
         if self.sql is None:
             compiled = self.statement.compile(dialect=conn.dialect)
             if compiled.insert_prefetch or compiled.update_prefetch:
@@ -135,6 +138,8 @@ class _OnDriver:
             self.fixed = {k: v for k, v in compiled.params.items() if v is not None}
             self.sql = compiled.string
         driver = conn.connection.driver_connection
+        if driver is None:
+            raise RuntimeError("connection closed")
         return driver.execute(self.sql, {**self.fixed, **values}).fetchone()
 
 
@@ -236,7 +241,7 @@ def _finish_in_one(by: str | None, outcome: bool, steps: tuple[Step, ...]) -> _O
     conversation_id = select(conv.c.id).scalar_subquery() if conv is not None else null()
     created = exists(select(new.c.id)) if new is not None else false()
     # A repeated keyword records nothing new and is not answered again.
-    reply = bindparam("reply_body")
+    reply: ColumnElement[Any] = bindparam("reply_body")
     if outcome:
         reply = case((created, reply), else_=null())
     ctes = [c for c in (conv, new) if c is not None]
@@ -275,11 +280,11 @@ def finish(
     conversation_id, created = None, False
     if by:
         conversation_id = conn.execute(_conversation(conn.dialect.name, by), values).scalar_one()
-    if outcome:
+    if outcome and member_id is not None:
         created = insert_outcome(conn, member_id, campaign_id, outcome[0], outcome[1], now,
                                  inbound_message_id=inbound_id)  # fmt: skip
         values["reply_body"] = reply if created else None
     conn.execute(FINISH, {**values, "conversation_id": conversation_id})
-    if steps:
+    if steps and member_id is not None:
         mark_member(conn, member_id, steps, now)
     return conversation_id, created

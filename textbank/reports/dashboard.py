@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from textbank.engagement.marks import CONVERSATIONAL
 from textbank.members.fields import normalize_local
@@ -17,7 +17,7 @@ OUT, INB = OutboundMessage, InboundMessage
 MAX_DAYS = 366  # a year of bars is already more than a phone screen can show
 
 
-def _for_local(query, member_col: ColumnElement, local: str | None):
+def _for_local(query, member_col: ColumnElement | InstrumentedAttribute, local: str | None):
     if not local:
         return query
     return (

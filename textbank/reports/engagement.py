@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, distinct, func, select
 from sqlalchemy.orm import Session
@@ -56,7 +57,7 @@ def _row(measures: dict[str, int], goals: dict[str, float]) -> dict:
     def rate(n: int) -> float:
         return round(n / members, 4) if members else 0.0
 
-    row = {m: measures.get(m, 0) for m in MEASURES}
+    row: dict[str, Any] = {m: measures.get(m, 0) for m in MEASURES}
     row.update(
         conversation_rate=rate(row["replied"]),
         action_rate=rate(row["acted"]),
@@ -98,7 +99,7 @@ def _fast_by_local(session: Session) -> dict[int | None, dict[str, int]]:
     return {r[0]: dict(zip(MEASURES, r[1:], strict=True)) for r in rows}
 
 
-def _recount(session: Session, by: str, f: ReportFilter) -> dict:
+def _recount(session: Session, by: str, f: ReportFilter) -> dict[int | None, dict[str, int]]:
     """Distinct members per measure straight from the event tables (filters, recounts)."""
     out: dict = defaultdict(dict)
     local_number = f.local_number()
@@ -171,7 +172,7 @@ def engagement(session: Session, by: str, f: ReportFilter | None = None) -> dict
     counts = _fast_by_local(session) if by == "local" and f.is_empty else _recount(session, by, f)
     rows = []
     if by == "local":
-        locals_ = dict(session.execute(select(Local.id, Local.number)).all())
+        locals_: dict[int | None, str] = dict(session.execute(select(Local.id, Local.number)).all())
         for local_id, measures in counts.items():
             if f.local and locals_.get(local_id) != f.local_number():
                 continue
@@ -180,8 +181,8 @@ def engagement(session: Session, by: str, f: ReportFilter | None = None) -> dict
             rows.append({**row, **_row(measures, DEFAULT_GOALS)})
         rows.sort(key=lambda r: r["local"])
     else:
-        campaigns = {c.id: c for c in session.scalars(select(Campaign).where(Campaign.id.in_(
-            list(counts))))}  # fmt: skip
+        chosen = select(Campaign).where(Campaign.id.in_(list(counts)))
+        campaigns: dict[int | None, Campaign] = {c.id: c for c in session.scalars(chosen)}
         for campaign_id, measures in counts.items():
             campaign = campaigns.get(campaign_id)
             if campaign is None:

@@ -87,7 +87,7 @@ class SandboxConfig:
         for key, value in clean.items():
             setattr(self, key, value)
         if "random_seed" in clean:
-            self.seed_generation += 1
+            type(self).seed_generation += 1
         return clean
 
 

@@ -41,6 +41,10 @@ def date_filter(key: str, value: str) -> Callable[[datetime], bool]:
     return lambda sent: sent <= instant
 
 
+def _sent_within(check: Callable[[datetime], bool]) -> Callable[[Message], bool]:
+    return lambda m: m.date_sent is not None and check(m.date_sent)
+
+
 def message_filter(query: Any) -> Callable[[Message], bool] | None:
     tests: list[Callable[[Message], bool]] = []
     sender = query.get("From")
@@ -49,10 +53,14 @@ def message_filter(query: Any) -> Callable[[Message], bool] | None:
     for key in DATE_KEYS:
         if query.get(key):
             check = date_filter(key, query[key])
-            tests.append(lambda m, check=check: m.date_sent is not None and check(m.date_sent))
+            tests.append(_sent_within(check))
     if not tests:
         return None
-    return lambda m: all(test(m) for test in tests)
+
+    def matches(m: Message) -> bool:
+        return all(test(m) for test in tests)
+
+    return matches
 
 
 def int_param(query: Any, key: str, default: int, low: int, high: int) -> int:

@@ -48,7 +48,7 @@ def _form_quote(value: str) -> str:
 def form_encode(data: dict) -> str:
     """A request's fields as an application/x-www-form-urlencoded body; a list or tuple
     value as repeated keys, as Twilio expects (MediaUrl=...&MediaUrl=...)."""
-    pairs = []
+    pairs: list[str] = []
     for key, value in data.items():
         name = _form_quote(str(key))
         if isinstance(value, list | tuple):

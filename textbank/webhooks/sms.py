@@ -67,7 +67,7 @@ def inbound_sms():
 
 
 def _policy() -> ReplyPolicy:
-    app = current_app._get_current_object()
+    app = current_app
     policy = app.extensions.get("textbank.reply_policy")
     if policy is None:
         policy = app.extensions["textbank.reply_policy"] = policy_from_settings(settings())
