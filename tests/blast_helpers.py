@@ -7,9 +7,9 @@ import collections
 from rq import SimpleWorker
 
 from textbank.db import session_scope
+from textbank.enqueue import ALL_QUEUES, queue
 from textbank.members.importer import import_members
 from workers import context
-from workers.queues import ALL_QUEUES, queue
 
 
 def seed(sessions, rows: list[tuple]) -> None:

@@ -55,12 +55,22 @@ def test_blast_texts_each_member_once_in_their_language(live, auth):
     assert campaign["preview"]["es"]["encoding"] == "UCS-2"  # ¡ is GSM, but í is not
 
     response = live.client.post(f"/api/v1/campaigns/{campaign['id']}/launch", headers=auth)
-    assert response.status_code == 202
+    assert response.status_code == 202  # at once: the snapshot is the launch job's
     assert response.get_json() == {
+        "queued": 0,
+        "skipped": {"opted_out": 0, "invalid": 0, "duplicate": 0},
+        "status": "launching",
+        "snapshot": {"done": 0, "total": None, "finished": False},
+    }
+    assert texts_by_phone(live.sandbox) == {}
+    run_queue(live.settings)
+    again = live.client.post(f"/api/v1/campaigns/{campaign['id']}/launch", headers=auth)
+    assert again.status_code == 202
+    assert {k: again.get_json()[k] for k in ("queued", "skipped", "snapshot")} == {
         "queued": 3,
         "skipped": {"opted_out": 1, "invalid": 0, "duplicate": 0},
+        "snapshot": {"done": 4, "total": 4, "finished": True},
     }
-    run_queue(live.settings)
 
     texts = texts_by_phone(live.sandbox)
     assert texts == {
@@ -75,6 +85,7 @@ def test_blast_texts_each_member_once_in_their_language(live, auth):
         k: stats[k] for k in ("audience", "queued", "sent", "delivered", "failed", "deferred")
     } == {"audience": 4, "queued": 0, "sent": 3, "delivered": 3, "failed": 0, "deferred": 0}
     assert stats["opted_out"] == 1
+    assert stats["snapshot"] == {"done": 4, "total": 4, "finished": True}
     assert (
         live.client.get(f"/api/v1/campaigns/{campaign['id']}", headers=auth).get_json()["status"]
         == "completed"
@@ -85,10 +96,12 @@ def test_launching_twice_texts_nobody_twice(live, auth):
     seed(live.sessions, MEMBERS)
     campaign = _create(live, auth)
     first = live.client.post(f"/api/v1/campaigns/{campaign['id']}/launch", headers=auth)
+    second = live.client.post(f"/api/v1/campaigns/{campaign['id']}/launch", headers=auth)
     run_queue(live.settings)
     again = live.client.post(f"/api/v1/campaigns/{campaign['id']}/launch", headers=auth)
     run_queue(live.settings)
-    assert first.get_json() == again.get_json()
+    assert first.status_code == second.status_code == again.status_code == 202
+    assert again.get_json()["queued"] == 4
     assert all(len(bodies) == 1 for bodies in texts_by_phone(live.sandbox).values())
     assert len(texts_by_phone(live.sandbox)) == 4
 
@@ -190,7 +203,7 @@ def test_pause_then_resume(live, auth):
 def test_launch_command_follows_the_blast_until_done(live, auth):
     import threading
 
-    from workers.queues import QueueName, queue
+    from textbank.enqueue import QueueName, queue
 
     seed(live.sessions, MEMBERS)
     campaign = _create(live, auth)
@@ -202,16 +215,17 @@ def test_launch_command_follows_the_blast_until_done(live, auth):
         )
     )
     cli.start()
-    send = queue(QueueName.SEND, live.app.extensions["textbank.redis"].get())
-    assert _wait_for(lambda: send.count > 0), "the launch queued no send jobs"
-    assert cli.is_alive()  # still following the blast: nothing has been sent yet
+    launches = queue(QueueName.LAUNCH, live.app.extensions["textbank.redis"].get())
+    assert _wait_for(lambda: launches.count > 0), "the command queued no launch job"
+    assert cli.is_alive()  # following the launch: no worker has snapshotted it yet
     run_queue(live.settings)
     cli.join(timeout=30)
     assert not cli.is_alive(), "the launch command still followed the blast 30 s after it ended"
     out = result["out"]
     assert out.exit_code == 0, out.output
     assert f"campaign {campaign['id']}: 4 queued" in out.output
-    # Not a terminal here, so click shows the bar's label without redrawing it.
+    # Not a terminal here, so click shows each bar's label without redrawing it.
+    assert out.output.startswith("snapshot\n")
     assert "\nsending\nsent 4, delivered " in out.output
     assert len(texts_by_phone(live.sandbox)) == 4
 
@@ -224,8 +238,18 @@ def test_launch_command_no_wait_returns_with_the_blast_queued(live, auth):
     )
     assert out.exit_code == 0, out.output
     assert out.output.strip() == (
-        f"campaign {campaign['id']}: 4 queued; skipped opted_out 0, invalid 0, duplicate 0"
+        f"campaign {campaign['id']}: launch queued; a worker snapshots the audience "
+        "(0 of its members so far) and sends"
     )
     assert texts_by_phone(live.sandbox) == {}
+    run_queue(live.settings)
+    done = live.app.test_cli_runner().invoke(
+        args=["campaigns", "launch", str(campaign["id"]), "--no-wait"]
+    )
+    assert done.output.strip() == (
+        f"already launched: campaign {campaign['id']}: 4 queued; "
+        "skipped opted_out 0, invalid 0, duplicate 0"
+    )
+    assert len(texts_by_phone(live.sandbox)) == 4
     missing = live.app.test_cli_runner().invoke(args=["campaigns", "launch", "999999"])
     assert missing.exit_code != 0 and "no campaign 999999" in missing.output

@@ -216,8 +216,13 @@ def test_stop_mid_blast_ends_every_further_text(live, auth):
     assert list(texts) == [ANA]
     # A second campaign later skips him at launch.
     second = live.client.post("/api/v1/campaigns", json={**CAMPAIGN, "name": "again"}, headers=auth)
-    launched = live.client.post(f"/api/v1/campaigns/{second.get_json()['id']}/launch", headers=auth)
-    assert launched.get_json()["skipped"]["opted_out"] == 1
+    second_id = second.get_json()["id"]
+    launched = live.client.post(f"/api/v1/campaigns/{second_id}/launch", headers=auth)
+    assert launched.status_code == 202
+    run_queue(live.settings)
+    stats = live.client.get(f"/api/v1/campaigns/{second_id}/stats", headers=auth).get_json()
+    assert stats["skipped"]["opted_out"] == 1
+    assert list(texts_by_phone(live.sandbox)) == [ANA]
 
 
 def test_reply_kept_when_processing_fails_then_reprocessed(client, settings, sessions, auth,

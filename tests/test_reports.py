@@ -118,8 +118,9 @@ def test_leader_texts_stats_and_gets_counts(live, auth, blasted):
 
 
 def test_weekly_digest_texts_every_local_leader_through_the_pipeline(live, auth, blasted):
+    from textbank.enqueue import digest_job_id
     from workers import context
-    from workers.jobs import digest_job_id, send_digest
+    from workers.jobs import send_digest
 
     _make_leader(live.sessions, ROSA)
     _make_leader(live.sessions, LEE)

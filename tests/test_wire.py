@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from textbank.twilio.wire import Pool, WireError
+from textbank.twilio.wire import NotSent, Pool, WireError
 
 OK = (
     b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n"
@@ -253,3 +253,116 @@ def test_https_is_verified_against_the_trusted_certificates(certificate):
     assert [a.status for a in answers] == [201, 201]
     assert server.connections == 1  # both on one; the stranger never got past the handshake
     assert f"Host: localhost:{server.port}".encode() in server.requests[0][1]
+
+
+def test_interim_answers_are_skipped_for_the_real_one():
+    interim = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n" + OK
+
+    async def main():
+        async with Server(lambda n, head, body: interim) as server:
+            pool = Pool()
+            url = f"http://127.0.0.1:{server.port}/m"
+            answers = [await _post(pool, url) for _ in range(2)]
+            await pool.close()
+            return server, answers
+
+    server, answers = run(main())
+    assert [(a.status, a.body) for a in answers] == [(201, b'{"sid": 1}\n')] * 2
+    assert server.connections == 1  # and the connection stays good for the next one
+
+
+def test_an_answer_past_the_bound_is_refused():
+    big = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 100_000
+
+    async def main():
+        async with Server(lambda n, head, body: big if n == 1 else OK) as server:
+            pool = Pool(max_response=10_000)
+            url = f"http://127.0.0.1:{server.port}/m"
+            with pytest.raises(WireError, match="larger than 10000 bytes"):
+                await pool.request("GET", url, {}, None, 5)
+            after = await pool.request("GET", url, {}, None, 5)
+            await pool.close()
+            return after
+
+    assert run(main()).status == 201
+
+
+class ConnectProxy:
+    """A CONNECT proxy that tunnels to whatever it is asked for, and remembers the asks."""
+
+    def __init__(self) -> None:
+        self.asked: list[bytes] = []
+
+    async def handle(self, reader, writer) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        self.asked.append(head)
+        host, port = head.split(b" ")[1].decode().rsplit(":", 1)
+        up_reader, up_writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+
+        async def pipe(src, dst):
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except ConnectionError:
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    async def __aenter__(self):
+        self._server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self._server.close()
+
+
+def test_https_goes_through_the_proxy_unless_no_proxy_names_the_host(certificate):
+    cert, key = certificate
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(cert, key)
+    trusting = ssl.create_default_context(cafile=str(cert))
+
+    async def main():
+        server = Server(lambda n, head, body: OK)
+        server.tls = server_tls
+        async with server, ConnectProxy() as proxy:
+            url = f"https://localhost:{server.port}/m"
+            via = {"https": f"http://user:s%40cret@127.0.0.1:{proxy.port}"}
+            pool = Pool(tls=trusting, proxies=via)
+            answers = [await _post(pool, url) for _ in range(2)]
+            await pool.close()
+            direct = Pool(tls=trusting, proxies={**via, "no": "localhost"})
+            answers.append(await _post(direct, url))
+            await direct.close()
+            return server, proxy, answers
+
+    server, proxy, answers = run(main())
+    assert [a.status for a in answers] == [201, 201, 201]
+    assert len(proxy.asked) == 1  # one tunnel, kept alive; NO_PROXY's request went direct
+    assert proxy.asked[0].startswith(f"CONNECT localhost:{server.port} HTTP/1.1\r\n".encode())
+    assert b"Proxy-Authorization: Basic dXNlcjpzQGNyZXQ=\r\n" in proxy.asked[0]  # user:s@cret
+    assert server.connections == 2
+
+
+def test_a_proxy_that_refuses_the_tunnel_means_nothing_was_sent():
+    async def refuse(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    async def main():
+        proxy = await asyncio.start_server(refuse, "127.0.0.1", 0)
+        port = proxy.sockets[0].getsockname()[1]
+        pool = Pool(proxies={"https": f"http://127.0.0.1:{port}"})
+        with pytest.raises(NotSent, match="407"):
+            await _post(pool, "https://api.twilio.example:443/m")
+        await pool.close()
+        proxy.close()
+
+    run(main())

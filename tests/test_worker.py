@@ -1,15 +1,15 @@
-"""The worker's own loop: sweeping between jobs, and stopping when told to."""
+"""The worker's own loop: a sweep kept queued as an ordinary job, and stopping when told to."""
 
 from __future__ import annotations
 
 import signal
 
-import pytest
-from rq.exceptions import StopRequested
-from sqlalchemy.exc import StatementError
+from rq.job import Job
+from rq.registry import FailedJobRegistry
 
+import workers.jobs
+from textbank.enqueue import ALL_QUEUES, SWEEP_ID, QueueName, queue
 from workers import worker as worker_module
-from workers.queues import ALL_QUEUES, queue
 
 
 def _worker(redis_client) -> worker_module.TextbankWorker:
@@ -18,30 +18,50 @@ def _worker(redis_client) -> worker_module.TextbankWorker:
     )
 
 
-def test_sigterm_during_a_sweep_still_stops_the_worker(redis_client, monkeypatch):
-    """RQ raises StopRequested from the signal handler wherever the worker is; inside a
-    sweep's query the driver wraps it, and the sweep's own error handling must not eat it."""
-    worker = _worker(redis_client)
-
-    def sweep_interrupted():
-        try:
-            worker.request_stop(signal.SIGTERM, None)  # what the signal handler does
-        except StopRequested as exc:
-            raise StatementError("SELECT 1", None, {}, exc) from exc
-
-    monkeypatch.setattr(worker_module, "sweep_campaigns", sweep_interrupted)
-    try:
-        with pytest.raises(StopRequested):
-            worker.run_maintenance_tasks()
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+def test_workers_queue_one_sweep_between_them(redis_client):
+    first, second = _worker(redis_client), _worker(redis_client)
+    first.run_maintenance_tasks()
+    second.run_maintenance_tasks()
+    first.run_maintenance_tasks()
+    default = queue(QueueName.DEFAULT, redis_client)
+    assert default.job_ids == [SWEEP_ID]
+    assert Job.fetch(SWEEP_ID, connection=redis_client).func_name == "workers.jobs.sweep_campaigns"
 
 
-def test_a_failed_sweep_is_logged_and_the_worker_goes_on(redis_client, monkeypatch, caplog):
+def test_a_failed_sweep_is_kept_by_rq_and_the_worker_goes_on(redis_client, monkeypatch):
     def sweep_broken():
         raise RuntimeError("database hiccup")
 
-    monkeypatch.setattr(worker_module, "sweep_campaigns", sweep_broken)
-    _worker(redis_client).run_maintenance_tasks()
-    assert "sweep failed" in caplog.text
+    monkeypatch.setattr(workers.jobs, "sweep_campaigns", sweep_broken)
+    worker = _worker(redis_client)
+    worker.run_maintenance_tasks()
+    queue(QueueName.DEFAULT, redis_client).enqueue("builtins.len", "after", job_id="next-job")
+    assert worker.work(burst=True) is True
+    failed = FailedJobRegistry(queue=queue(QueueName.DEFAULT, redis_client))
+    assert failed.get_job_ids() == [SWEEP_ID]
+    result = Job.fetch(SWEEP_ID, connection=redis_client).latest_result()
+    assert "database hiccup" in result.exc_string
+    assert Job.fetch("next-job", connection=redis_client).return_value() == 5
+
+
+def test_sigterm_during_a_sweep_lets_it_finish_then_stops_the_worker(redis_client, monkeypatch):
+    """A deploy's SIGTERM lands mid-sweep: RQ's warm shutdown ends the job, then the worker."""
+    worker = _worker(redis_client)
+    swept = []
+
+    def sweep_interrupted():
+        worker.request_stop(signal.SIGTERM, None)  # what RQ's signal handler does
+        swept.append(True)
+        return {}
+
+    monkeypatch.setattr(workers.jobs, "sweep_campaigns", sweep_interrupted)
+    worker.run_maintenance_tasks()
+    queue(QueueName.DEFAULT, redis_client).enqueue("builtins.len", "no", job_id="left-queued")
+    try:
+        worker.work(burst=False)  # returns only because the stop was honoured
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    assert swept == [True]
+    assert Job.fetch(SWEEP_ID, connection=redis_client).get_status() == "finished"
+    assert queue(QueueName.DEFAULT, redis_client).job_ids == ["left-queued"]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from textbank.compliance.quiet_hours import SendWindow
 from textbank.replies.keywords import DEFAULT_OPT_OUT_PHRASES
+from textbank.twilio.attempts import DEFAULT_QUARANTINE
 
 SANDBOX_NUMBER = "+15005550006"
 
@@ -67,6 +68,7 @@ class Settings:
     opt_out_phrases: tuple[str, ...]
     org_name: str
     instance_path: str
+    send_quarantine: float = DEFAULT_QUARANTINE
 
     @property
     def is_dev(self) -> bool:
@@ -153,6 +155,14 @@ class Settings:
                 p.strip() for p in (get("TEXTBANK_OPT_OUT_PHRASES") or "").split(";") if p.strip()
             ),
             instance_path=instance_path,
+            send_quarantine=float(
+                _int(
+                    get("TEXTBANK_SEND_QUARANTINE") or str(int(DEFAULT_QUARANTINE)),
+                    "TEXTBANK_SEND_QUARANTINE",
+                    1,
+                    86400,
+                )
+            ),
         )
 
 

@@ -1,21 +1,5 @@
-"""textbank's RQ queues, named for the work they carry, highest priority first."""
+"""textbank's RQ queues, highest priority first (defined where jobs are enqueued)."""
 
-from __future__ import annotations
+from textbank.enqueue import ALL_QUEUES, QueueName, queue
 
-from enum import StrEnum
-
-import redis
-from rq import Queue
-
-
-class QueueName(StrEnum):
-    LAUNCH = "textbank-launch"  # snapshot audiences, fan out batches
-    SEND = "textbank-send"  # batches of outbound messages
-    DEFAULT = "textbank-default"  # reconciliation, digests, housekeeping
-
-
-ALL_QUEUES = (QueueName.LAUNCH, QueueName.SEND, QueueName.DEFAULT)
-
-
-def queue(name: QueueName, connection: redis.Redis) -> Queue:
-    return Queue(name.value, connection=connection)
+__all__ = ["ALL_QUEUES", "QueueName", "queue"]

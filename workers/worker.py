@@ -4,25 +4,23 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import timedelta
 
 import redis
 from rq import SimpleWorker
-from rq.exceptions import StopRequested
 
-from textbank import heap
+from textbank import enqueue, heap
 from textbank.config import Settings
+from textbank.enqueue import ALL_QUEUES, queue
 from workers import context
-from workers.jobs import sweep_campaigns
-from workers.queues import ALL_QUEUES, queue
 
 log = logging.getLogger(__name__)
 
-SWEEP_LOCK = "textbank:sweep-lock"
 SWEEP_INTERVAL = 15  # seconds
 
 
 class TextbankWorker(SimpleWorker):
-    """An RQ worker that runs jobs in-process and sweeps between them.
+    """An RQ worker that runs jobs in-process and keeps a sweep queued.
 
     In-process, not forked: a send job is a few seconds of network I/O, and a fork per
     job (re-importing the SDK, reconnecting to PostgreSQL and Redis) cost more CPU than
@@ -31,22 +29,14 @@ class TextbankWorker(SimpleWorker):
     """
 
     def run_maintenance_tasks(self) -> None:
+        # RQ's hook for periodic work, run every maintenance_interval between jobs. It only
+        # queues the sweep (at most one per interval across all workers); the sweep runs as
+        # an ordinary job, so RQ's own timeout, shutdown and failure handling apply to it.
         super().run_maintenance_tasks()
-        # One sweeper at a time across all workers; the lock expires if its holder dies.
-        if not self.connection.set(SWEEP_LOCK, self.name, nx=True, ex=SWEEP_INTERVAL):
-            return
         try:
-            report = sweep_campaigns()
-        except Exception as exc:
-            if self._shutdown_requested_date is not None:
-                # SIGTERM landed mid-sweep: RQ's StopRequested, which the database driver
-                # may have wrapped, still stops the worker (a deploy must not hang on it).
-                raise StopRequested() from exc
-            # The sweep runs again next interval; a worker must not die of a failed sweep.
-            log.exception("sweep failed")
-            return
-        if any(report.values()):
-            log.info("sweep: %s", report)
+            enqueue.sweep(self.connection, timedelta(seconds=SWEEP_INTERVAL))
+        except redis.RedisError as exc:
+            log.warning("could not queue a sweep: %s", exc)
 
 
 def run(settings: Settings, *, burst: bool = False) -> bool:

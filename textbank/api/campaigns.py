@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask import current_app, jsonify, request
 
+from textbank import enqueue
 from textbank.api import ApiError, bp
 from textbank.api.auth import MANAGERS, require_role
-from textbank.blasts.launch import ensure_launchable
+from textbank.blasts.launch import begin_launch, ensure_launchable, launch_state, snapshotting
 from textbank.campaigns.lifecycle import (
     CampaignError,
     campaign_stats,
@@ -15,9 +16,9 @@ from textbank.campaigns.lifecycle import (
     get_campaign,
     set_paused,
 )
-from textbank.web import redis_ext, settings
-from textbank.web.database import db, session_factory
-from workers.jobs import launch_now, queue_due
+from textbank.models import utcnow
+from textbank.web import redis_ext
+from textbank.web.database import db
 
 
 def _campaign(campaign_id: int):
@@ -48,15 +49,20 @@ def read(campaign_id: int):
 @bp.post("/campaigns/<int:campaign_id>/launch")
 @require_role(*MANAGERS)
 def launch(campaign_id: int):
+    """Answer at once: the snapshot and the sends are jobs; the answer is the launch state."""
+    session = db()
     campaign = _campaign(campaign_id)
     try:
-        ensure_launchable(db(), campaign)
+        ensure_launchable(session, campaign)
     except CampaignError as exc:
         raise ApiError(str(exc), 409) from exc
-    db().rollback()  # release the read before the launch takes its own sessions
-    result = launch_now(session_factory(), settings(), redis_ext.client(), campaign_id)
-    current_app.logger.info("campaign %s launch: %s", campaign_id, result.to_dict())
-    return jsonify(result.to_dict()), 202
+    begin_launch(session, campaign, utcnow())
+    session.commit()
+    if snapshotting(campaign):  # also a launch whose job Redis lost: queued again
+        enqueue.launch(redis_ext.client(), campaign_id)
+    state = launch_state(campaign)
+    current_app.logger.info("campaign %s launch: %s", campaign_id, state)
+    return jsonify(state), 202
 
 
 def _pause(campaign_id: int, paused: bool):
@@ -68,7 +74,7 @@ def _pause(campaign_id: int, paused: bool):
         raise ApiError(str(exc), 409) from exc
     session.commit()
     if not paused:  # resume: queue whatever is due now rather than waiting for the sweeper
-        queue_due(session, redis_ext.client(), campaign_id)
+        enqueue.queue_due(session, redis_ext.client(), campaign_id)
     return jsonify(campaign_to_dict(campaign))
 
 

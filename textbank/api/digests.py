@@ -5,13 +5,13 @@ from __future__ import annotations
 from flask import jsonify, request
 from sqlalchemy import select
 
+from textbank import enqueue
 from textbank.api import ApiError, bp
 from textbank.api.auth import MANAGERS, require_role
 from textbank.models import DigestSchedule, utcnow
 from textbank.reports.digests import DigestError, create_schedule, schedule_to_dict
 from textbank.web import redis_ext
 from textbank.web.database import db
-from workers.jobs import schedule_digest
 
 
 @bp.post("/digests")
@@ -23,7 +23,7 @@ def create_digest():
     except DigestError as exc:
         raise ApiError(str(exc), 400) from exc
     session.commit()
-    schedule_digest(redis_ext.client(), schedule)
+    enqueue.digest(redis_ext.client(), schedule)
     return jsonify(schedule_to_dict(schedule)), 201
 
 

@@ -7,12 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from textbank.bulk import bulk_insert
-from textbank.campaigns.audience import audience_members
-from textbank.campaigns.lifecycle import CampaignError, check_audience
+from textbank.campaigns.audience import audience_filter, audience_members
+from textbank.campaigns.lifecycle import CampaignError, check_audience, snapshot_progress
 from textbank.campaigns.rendering import measure, render
 from textbank.compliance.quiet_hours import SendWindow, WindowCheck, check
 from textbank.members.phones import looks_e164, time_zones
@@ -43,72 +43,115 @@ class LaunchResult:
         return {"queued": self.queued, "skipped": self.skipped}
 
 
-def _begin(session: Session, campaign_id: int, now: datetime) -> tuple[Campaign, bool]:
-    """Lock the campaign and move a draft to launching; True if there is snapshotting to do."""
-    campaign = session.scalar(select(Campaign).where(Campaign.id == campaign_id).with_for_update())
-    if campaign is None:
-        raise LookupError(f"no campaign {campaign_id}")
-    if campaign.status == CampaignStatus.DRAFT:
-        campaign.status = CampaignStatus.LAUNCHING
-        campaign.launched_at = now
-        return campaign, True
-    return campaign, campaign.status == CampaignStatus.LAUNCHING
+def launch_alive_key(campaign_id: int) -> str:
+    """Set while a worker is snapshotting this campaign; gone soon after that worker dies."""
+    return f"textbank:launching:{campaign_id}"
 
 
-def _counts(session: Session, campaign: Campaign) -> LaunchResult:
-    queued = session.scalar(select(func.count()).where(OutboundMessage.campaign_id == campaign.id))
-    queued = queued or 0
-    result = LaunchResult(campaign.id, queued=queued)
-    result.skipped = {
+LAUNCH_ALIVE_TTL = 60  # seconds; far longer than one chunk takes
+
+
+def begin_launch(session: Session, campaign: Campaign, now: datetime) -> bool:
+    """Move a draft to launching, for the snapshot job to fill; True if it was a draft."""
+    if campaign.status != CampaignStatus.DRAFT:
+        return False
+    campaign.status = CampaignStatus.LAUNCHING
+    campaign.launched_at = now
+    return True
+
+
+def snapshotting(campaign: Campaign) -> bool:
+    """Launched, and its snapshot not finished: a launch job has (or the sweeper gives) work."""
+    return campaign.launched_at is not None and campaign.snapshotted_at is None
+
+
+def launch_state(campaign: Campaign) -> dict:
+    """Where a launch stands, from counters the snapshot keeps (no walk over the rows)."""
+    skipped = {
         "opted_out": campaign.skipped_opted_out,
         "invalid": campaign.skipped_invalid,
         "duplicate": campaign.skipped_duplicate,
     }
-    return result
+    snapshot = snapshot_progress(campaign)
+    return {
+        "queued": snapshot["done"] - sum(skipped.values()),
+        "skipped": skipped,
+        "status": campaign.status,
+        "snapshot": snapshot,
+    }
 
 
-def launch_campaign(
+def _counts(campaign: Campaign, already: bool) -> LaunchResult:
+    state = launch_state(campaign)
+    return LaunchResult(campaign.id, state["queued"], state["skipped"], already)
+
+
+def _lock(session: Session, campaign_id: int) -> Campaign:
+    campaign = session.scalar(select(Campaign).where(Campaign.id == campaign_id).with_for_update())
+    if campaign is None:
+        raise LookupError(f"no campaign {campaign_id}")
+    return campaign
+
+
+def _phones_so_far(session: Session, campaign_id: int) -> set[str]:
+    return set(
+        session.scalars(
+            select(OutboundMessage.phone).where(OutboundMessage.campaign_id == campaign_id)
+        )
+    )
+
+
+def snapshot_audience(
     sessions: sessionmaker[Session],
     campaign_id: int,
     window: SendWindow,
     on_buckets: Callable[[int, list[int]], object],
     now: Callable[[], datetime] = utcnow,
     chunk: int = SNAPSHOT_CHUNK,
+    alive: Callable[[], object] = lambda: None,
 ) -> LaunchResult:
     """Snapshot the audience in chunks, handing each chunk's send buckets to `on_buckets`.
 
-    Each chunk commits with the snapshot cursor, so a launch that dies part way is
-    resumed by launching again; a launched campaign is not snapshotted twice.
+    Each chunk locks the campaign, starts at its committed cursor and commits with it, so
+    a run killed part way is finished by running again, and two runs at once take turns
+    chunk by chunk: no member twice, none missing. `alive` is called before each chunk.
     """
     with sessions.begin() as session:
-        campaign, todo = _begin(session, campaign_id, now())
-        if not todo:
-            result = _counts(session, campaign)
-            result.already_launched = True
-            return result
-        audience, cursor = campaign.audience, campaign.snapshot_cursor
+        campaign = _lock(session, campaign_id)
+        begin_launch(session, campaign, now())
+        if not snapshotting(campaign):
+            return _counts(campaign, already=True)
+        if campaign.audience_size is None:
+            campaign.audience_size = session.scalar(
+                select(func.count()).select_from(audience_members(campaign.audience).subquery())
+            )
+        audience = campaign.audience
         templates = {"": campaign.message, **campaign.translations}
         # Counts per local, computed once, for templates that text them back to leaders.
         local_stats = (
             stats_by_local(session) if any("{local_stats}" in t for t in templates.values()) else {}
         )
+    cursor: int | None = None  # unknown until the first chunk reads the committed one
     seen_phones: set[str] = set()
-    if cursor:  # resuming: phones already snapshotted count as seen
-        with sessions() as session:
-            seen_phones.update(
-                session.scalars(
-                    select(OutboundMessage.phone).where(OutboundMessage.campaign_id == campaign_id)
-                )
-            )
-    total_rows = 0
     while True:
+        alive()
         with sessions.begin() as session:
+            campaign = _lock(session, campaign_id)
+            if campaign.snapshotted_at is not None:  # another run finished it
+                break
+            if campaign.snapshot_cursor != cursor:
+                # Resuming, or another run moved on: phones already snapshotted count as seen.
+                cursor = campaign.snapshot_cursor
+                seen_phones = _phones_so_far(session, campaign_id) if cursor else set()
             members = session.execute(
                 audience_members(audience).where(Member.id > cursor).limit(chunk)
             ).all()
-            if not members:
-                break
             stamp = now()
+            if not members:
+                campaign.snapshotted_at = stamp
+                if campaign.status == CampaignStatus.LAUNCHING:
+                    campaign.status = CampaignStatus.SENDING
+                break
             gates: dict[tuple[str, ...], WindowCheck] = {}  # one check per zone set per chunk
             rows, skipped = [], {"opted_out": 0, "invalid": 0, "duplicate": 0}
             for m in members:
@@ -135,16 +178,11 @@ def launch_campaign(
                 ))  # fmt: skip
             bulk_insert(session, table(OutboundMessage), ROW_COLUMNS, rows)
             new_cursor = members[-1].id
-            session.execute(
-                update(Campaign)
-                .where(Campaign.id == campaign_id)
-                .values(
-                    snapshot_cursor=new_cursor,
-                    skipped_opted_out=Campaign.skipped_opted_out + skipped["opted_out"],
-                    skipped_invalid=Campaign.skipped_invalid + skipped["invalid"],
-                    skipped_duplicate=Campaign.skipped_duplicate + skipped["duplicate"],
-                )
-            )
+            campaign.snapshot_cursor = new_cursor
+            campaign.snapshot_done = (campaign.snapshot_done or 0) + len(members)
+            campaign.skipped_opted_out += skipped["opted_out"]
+            campaign.skipped_invalid += skipped["invalid"]
+            campaign.skipped_duplicate += skipped["duplicate"]
             buckets = list(
                 session.scalars(
                     select(OutboundMessage.id // BUCKET)
@@ -158,25 +196,31 @@ def launch_campaign(
                 )
             )
         cursor = new_cursor
-        total_rows += len(rows)
         if buckets:
             on_buckets(campaign_id, sorted(buckets))
-    with sessions.begin() as session:
+    with sessions() as session:
         campaign = session.get_one(Campaign, campaign_id)
-        if campaign.status == CampaignStatus.LAUNCHING:
-            campaign.status = CampaignStatus.SENDING
-        result = _counts(session, campaign)
+        result = _counts(campaign, already=False)
     log.info(
-        "campaign %s launched: %d queued, skipped %s", campaign_id, result.queued, result.skipped
+        "campaign %s snapshotted: %d queued, skipped %s", campaign_id, result.queued, result.skipped
     )
-    if result.queued == 0 and total_rows == 0:
+    if result.queued == 0:
         log.warning("campaign %s: nobody in the audience could be texted", campaign_id)
     return result
 
 
 def ensure_launchable(session: Session, campaign: Campaign | None) -> None:
-    """Refuse a launch that could text nobody, before anything is written."""
+    """Refuse a launch that could text nobody, before anything is written.
+
+    Asks whether one member could be texted (an EXISTS, cheap inside a web request at any
+    list size); only when none can does it count, to say why.
+    """
     if campaign is None:
         raise CampaignError("no such campaign")
-    if campaign.status == CampaignStatus.DRAFT:
+    if campaign.status != CampaignStatus.DRAFT:
+        return
+    reachable = select(Member.id).where(
+        *audience_filter(campaign.audience), Member.opted_out_at.is_(None)
+    )
+    if not session.scalar(select(reachable.exists())):
         check_audience(session, campaign.audience)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import cast
 
 from sqlalchemy import (
@@ -54,11 +54,13 @@ class Claimed:
 @dataclass
 class Outcome:
     row: Claimed
-    kind: str  # sent | failed | skipped | abandoned
+    kind: str  # sent | failed | skipped | retry (nothing reached Twilio) | unknown
     sid: str | None = None
     twilio_status: str | None = None
     error_code: int | None = None
     error_message: str | None = None
+    attempted_at: datetime | None = None  # an unknown outcome's attempt began then
+    retry_after: float = 0.0  # seconds a retried row waits before it is claimed again
 
 
 SENDING_STATES = (CampaignStatus.SENDING, CampaignStatus.LAUNCHING)
@@ -120,8 +122,8 @@ def claim(
     session.execute(
         update(T)
         .where(among(T.c.id, validity, dialect_name(session)))
-        .values(status=MessageStatus.SENDING, claimed_at=now, attempts=T.c.attempts + 1,
-                updated_at=now)
+        .values(status=MessageStatus.SENDING, claimed_at=now, attempted_at=None,
+                attempts=T.c.attempts + 1, updated_at=now)
     )  # fmt: skip
     return [Claimed(r.id, r.member_id, r.phone, r.body, validity[r.id]) for r in due]
 
@@ -196,6 +198,27 @@ def record(session: Session, outcomes: list[Outcome], now: datetime, redis_clien
                 for o in ended
             ],
         )  # fmt: skip
+    retried = [o for o in outcomes if o.kind == "retry"]
+    if retried:  # nothing reached Twilio: waiting again, for this job or the sweeper
+        session.execute(
+            update(T)
+            .where(T.c.id == bindparam("row_id"), sending)
+            .values(status=MessageStatus.PENDING, claimed_at=None, send_after=bindparam("after"),
+                    error_message=bindparam("message"), updated_at=now),
+            [{"row_id": o.row.id, "message": (o.error_message or "")[:300],
+              "after": now + timedelta(seconds=o.retry_after) if o.retry_after else None}
+             for o in retried],
+        )  # fmt: skip
+    unknown = [o for o in outcomes if o.kind == "unknown"]
+    if unknown:  # still `sending`: the sweeper looks for it once its quarantine has passed
+        session.execute(
+            update(T)
+            .where(T.c.id == bindparam("row_id"), sending)
+            .values(attempted_at=bindparam("attempted"), error_message=bindparam("message"),
+                    updated_at=now),
+            [{"row_id": o.row.id, "attempted": o.attempted_at or now,
+              "message": (o.error_message or "")[:300]} for o in unknown],
+        )  # fmt: skip
     mark_accepted(
         session,
         (
@@ -229,7 +252,11 @@ def complete_if_done(session: Session, campaign_id: int, now: datetime) -> bool:
         CursorResult,
         session.execute(
             update(Campaign)
-            .where(Campaign.id == campaign_id, Campaign.status == CampaignStatus.SENDING)
+            .where(
+                Campaign.id == campaign_id,
+                Campaign.status == CampaignStatus.SENDING,
+                Campaign.snapshotted_at.is_not(None),  # a resumed launch may still be snapshotting
+            )
             .values(status=CampaignStatus.COMPLETED, completed_at=now)
         ),
     ).rowcount

@@ -24,9 +24,8 @@ from textbank.blasts.ratelimit import AsyncTokenBucket
 from textbank.compliance.quiet_hours import SendWindow
 from textbank.config import Settings
 from textbank.models import utcnow as default_now
+from textbank.twilio.attempts import DEFAULT_QUARANTINE, REQUEST_ERRORS, Attempt, classify
 from textbank.twilio.clients import async_client
-from textbank.twilio.codes import is_transient_http
-from textbank.twilio.wire import WireError
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +45,8 @@ class SendOptions:
     # A worker gives a claimed row back to the sweeper after this long, so the
     # sweeper can reconcile it without racing a request still in flight.
     claim_ttl: float = 90.0
+    # No resend of a text whose create had an unknown outcome until this long after it began.
+    quarantine: float = DEFAULT_QUARANTINE
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides) -> SendOptions:
@@ -58,6 +59,7 @@ class SendOptions:
             concurrency=settings.send_concurrency,
             claim_ttl=settings.claim_ttl,
             request_timeout=settings.twilio_timeout,
+            quarantine=settings.send_quarantine,
             **overrides,
         )
 
@@ -82,6 +84,7 @@ class SendOptions:
 LANES = 3  # claim-send-record loops per job, sharing one concurrency gate
 ALIVE_TTL = 20  # seconds; a bucket whose sender stops refreshing this is up for grabs
 REDIS_TIMEOUT = 5.0  # seconds for any one Redis call from a sender
+RETRY_LATER = 30.0  # seconds a row waits when Redis, not Twilio, kept it from being sent
 
 
 def alive_key(campaign_id: int, bucket: int) -> str:
@@ -119,20 +122,18 @@ async def _send_one(
     client, row: Claimed, opts: SendOptions, pace: TokenReservoir, guards: OptOutWatch,
     claimed_at: datetime, deadline: float,
 ) -> Outcome:  # fmt: skip
-    ambiguous = False  # an earlier attempt may have been created at Twilio
-    last_error = ""
+    """One row's text: sent, failed, skipped, retry (nothing reached Twilio) or unknown.
+
+    An unknown outcome (a timeout or 5xx after the request may have been written) is never
+    retried here: one look at the member's messages, then the row waits out its quarantine
+    (textbank.twilio.attempts) and the sweeper decides. Only a failure that provably created
+    nothing (a 429, no connection) is retried at once.
+    """
+    last_error = "its claim ran out"
+    retry_after = 0.0
     for attempt in range(opts.max_tries):
         if time.monotonic() + opts.request_timeout > deadline:
             break
-        if ambiguous:
-            try:
-                found = await _find_sent(client, row, claimed_at)
-            except (TwilioRestException, WireError, TimeoutError) as exc:
-                last_error = f"reconcile failed: {exc}"
-                await asyncio.sleep(_backoff(attempt))
-                continue
-            if found:
-                return Outcome(row, "sent", sid=found[0], twilio_status=found[1])
         if row.phone in guards.phones:
             return Outcome(row, "skipped", error_message="opted out while the blast ran")
         try:
@@ -141,7 +142,7 @@ async def _send_one(
             await pace.take()
         except redis.RedisError as exc:
             # Without Redis neither the opt-out check nor the pace holds: wait, don't send.
-            last_error = f"Redis unavailable: {exc}"
+            last_error, retry_after = f"Redis unavailable: {exc}", RETRY_LATER
             await asyncio.sleep(_backoff(attempt))
             continue
         params = {
@@ -154,23 +155,43 @@ async def _send_one(
             params["messaging_service_sid"] = opts.messaging_service_sid
         else:
             params["from_"] = opts.from_number
+        started = default_now()
         try:
             message = await client.messages.create_async(**params)
             return Outcome(row, "sent", sid=message.sid, twilio_status=message.status)
-        except TwilioRestException as exc:
-            if not is_transient_http(exc.status):
+        except REQUEST_ERRORS as exc:
+            verdict = classify(exc)
+            if verdict is Attempt.REFUSED:
+                assert isinstance(exc, TwilioRestException)
                 return Outcome(row, "failed", error_code=exc.code, error_message=exc.msg)
-            ambiguous = ambiguous or exc.status != 429  # a 429 is never created
-            last_error = f"HTTP {exc.status} (Twilio error {exc.code})"
-        except (WireError, TimeoutError) as exc:
-            ambiguous = True
-            last_error = f"{type(exc).__name__}: {exc}"
+            last_error = _describe(exc)
+            if verdict is Attempt.UNKNOWN:
+                return await _unknown(client, row, claimed_at, started, last_error)
+            retry_after = 0.0
         log.info("message %s: attempt %d failed (%s), retrying", row.id, attempt + 1, last_error)
         await asyncio.sleep(_backoff(attempt))
-    log.warning(
-        "message %s: left to the sweeper after %s", row.id, last_error or "its claim ran out"
-    )
-    return Outcome(row, "abandoned", error_message=last_error)
+    log.info("message %s: back to pending after %s", row.id, last_error)
+    return Outcome(row, "retry", error_message=last_error, retry_after=retry_after)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TwilioRestException):
+        return f"HTTP {exc.status} (Twilio error {exc.code})"
+    return f"{type(exc).__name__}: {exc}"
+
+
+async def _unknown(
+    client, row: Claimed, claimed_at: datetime, started: datetime, error: str
+) -> Outcome:
+    """A create that may have reached Twilio: found now, or quarantined from `started`."""
+    try:
+        found = await _find_sent(client, row, claimed_at)
+    except REQUEST_ERRORS as exc:
+        found, error = None, f"{error}; looking for it failed: {_describe(exc)}"
+    if found:
+        return Outcome(row, "sent", sid=found[0], twilio_status=found[1])
+    log.warning("message %s: outcome unknown (%s); quarantined", row.id, error)
+    return Outcome(row, "unknown", error_message=error, attempted_at=started)
 
 
 async def send_claimed(
@@ -204,7 +225,8 @@ class BucketReport:
     sent: int = 0
     failed: int = 0
     skipped: int = 0
-    abandoned: int = 0
+    retry: int = 0
+    unknown: int = 0
 
     def add(self, outcomes: list[Outcome]) -> None:
         for o in outcomes:
@@ -297,7 +319,8 @@ async def send_bucket(
     with sessions.begin() as session:
         complete_if_done(session, campaign_id, now())
     log.info(
-        "campaign %s bucket %s: sent %d failed %d skipped %d abandoned %d",
-        campaign_id, bucket, report.sent, report.failed, report.skipped, report.abandoned,
+        "campaign %s bucket %s: sent %d failed %d skipped %d retry %d unknown %d",
+        campaign_id, bucket, report.sent, report.failed, report.skipped, report.retry,
+        report.unknown,
     )  # fmt: skip
     return report

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, Row, Update, and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
-from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
 from textbank.blasts.outbox import complete_if_done
 from textbank.engagement.marks import mark_accepted
 from textbank.models import Campaign, CampaignStatus, OutboundMessage, table
+from textbank.twilio.attempts import DEFAULT_QUARANTINE, REQUEST_ERRORS
 from textbank.twilio.codes import TWILIO_STATUS, WAITING, MessageStatus
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,10 @@ class SweepReport:
     reset_to_pending: int = 0
     enqueued: dict[int, list[int]] = field(default_factory=dict)
     completed: list[int] = field(default_factory=list)
+    relaunched: list[int] = field(default_factory=list)
+
+
+LIVE = (CampaignStatus.LAUNCHING, CampaignStatus.SENDING, CampaignStatus.PAUSED)
 
 
 def find_at_twilio(client: Client, phone: str, body: str, since: datetime):
@@ -41,44 +46,69 @@ def find_at_twilio(client: Client, phone: str, body: str, since: datetime):
     return None
 
 
-def reconcile_stuck(
-    session: Session, client: Client, campaign_id: int, cutoff: datetime, now: datetime
-) -> tuple[int, int]:
-    """Resolve rows left in `sending` by a dead worker: record what Twilio has, free the rest."""
-    stuck = session.execute(
+def stuck_rows(session: Session, campaign_id: int, now: datetime, stuck_after: timedelta,
+               quarantine: timedelta) -> Sequence[Row]:  # fmt: skip
+    """Rows in `sending` no worker holds any more and whose last attempt is out of quarantine.
+
+    A row a worker handed back with an unknown outcome carries that attempt's start; a row a
+    dead worker left does not, and its last attempt may have begun as late as its claim's end.
+    """
+    return session.execute(
         select(T.c.id, T.c.member_id, T.c.phone, T.c.body, T.c.claimed_at).where(
             T.c.campaign_id == campaign_id,
             T.c.status == MessageStatus.SENDING,
-            T.c.claimed_at < cutoff,
+            or_(
+                and_(T.c.attempted_at.is_not(None), T.c.attempted_at < now - quarantine),
+                and_(T.c.attempted_at.is_(None), T.c.claimed_at < now - stuck_after - quarantine),
+            ),
         )
     ).all()
+
+
+def _changed(session: Session, statement: Update) -> int:
+    return cast(CursorResult, session.execute(statement)).rowcount
+
+
+def reconcile_stuck(
+    sessions: sessionmaker[Session], client: Client, campaign_id: int, now: datetime,
+    stuck_after: timedelta, quarantine: timedelta,
+) -> tuple[int, int]:  # fmt: skip
+    """Resolve rows left in `sending`: record what Twilio has, free the rest to be sent again.
+
+    Each row's lookup at Twilio happens outside any transaction; what it found is written in
+    a short one, guarded so a status callback that landed meanwhile wins.
+    """
+    with sessions() as session:
+        stuck = stuck_rows(session, campaign_id, now, stuck_after, quarantine)
     found = freed = 0
     for row in stuck:
         try:
             message = find_at_twilio(
                 client, row.phone, row.body, row.claimed_at - timedelta(minutes=5)
             )
-        except TwilioRestException as exc:
+        except REQUEST_ERRORS as exc:
             log.warning("message %s: cannot reconcile yet (%s)", row.id, exc)
             continue
-        guard = (T.c.id == row.id) & (T.c.status == MessageStatus.SENDING)
-        if message is not None:
-            session.execute(
-                update(T).where(guard).values(
-                    status=TWILIO_STATUS.get(message.status, MessageStatus.SENT),
-                    twilio_sid=message.sid, twilio_status=message.status,
+        guard = (
+            (T.c.id == row.id)
+            & (T.c.status == MessageStatus.SENDING)
+            & (T.c.claimed_at == row.claimed_at)
+        )
+        with sessions.begin() as session:
+            if message is not None:
+                status = TWILIO_STATUS.get(message.status, MessageStatus.SENT)
+                moved = _changed(session, update(T).where(guard).values(
+                    status=status, twilio_sid=message.sid, twilio_status=message.status,
                     sent_at=message.date_created or now, updated_at=now,
-                )
-            )  # fmt: skip
-            status = TWILIO_STATUS.get(message.status, MessageStatus.SENT)
-            mark_accepted(session, [(row.member_id, status)], now)
-            found += 1
-        else:
-            session.execute(
-                update(T).where(guard).values(status=MessageStatus.PENDING, claimed_at=None,
-                                              updated_at=now)
-            )  # fmt: skip
-            freed += 1
+                ))  # fmt: skip
+                if moved:
+                    mark_accepted(session, [(row.member_id, status)], now)
+                    found += 1
+            else:
+                freed += _changed(session, update(T).where(guard).values(
+                    status=MessageStatus.PENDING, claimed_at=None, attempted_at=None,
+                    updated_at=now,
+                ))  # fmt: skip
     if stuck:
         log.info("campaign %s: reconciled %d stuck rows (%d at Twilio, %d freed)",
                  campaign_id, len(stuck), found, freed)  # fmt: skip
@@ -106,18 +136,29 @@ def sweep(
     now: datetime,
     stuck_after: timedelta,
     bucket_size: int,
+    relaunch: Callable[[int], object] = lambda campaign_id: None,
+    quarantine: timedelta = timedelta(seconds=DEFAULT_QUARANTINE),
 ) -> SweepReport:
-    """One pass over sending campaigns; safe to run any time, from any number of workers."""
+    """One pass over live campaigns; safe to run any time, from any number of workers.
+
+    Resumes snapshots whose launch job was lost, reconciles rows stuck in `sending`, queues
+    buckets with rows due, and completes campaigns with nothing left to send.
+    """
     report = SweepReport()
     with sessions() as session:
-        campaign_ids = list(
-            session.scalars(select(Campaign.id).where(Campaign.status == CampaignStatus.SENDING))
-        )
-    for campaign_id in campaign_ids:
-        with sessions.begin() as session:
-            found, freed = reconcile_stuck(session, client, campaign_id, now - stuck_after, now)
-            report.reconciled_sent += found
-            report.reset_to_pending += freed
+        live = session.execute(
+            select(
+                Campaign.id, Campaign.status, Campaign.launched_at, Campaign.snapshotted_at
+            ).where(Campaign.status.in_(LIVE))
+        ).all()
+    for campaign_id, status, launched_at, snapshotted_at in live:
+        if launched_at is not None and snapshotted_at is None and relaunch(campaign_id):
+            report.relaunched.append(campaign_id)
+        found, freed = reconcile_stuck(sessions, client, campaign_id, now, stuck_after, quarantine)
+        report.reconciled_sent += found
+        report.reset_to_pending += freed
+        if status == CampaignStatus.PAUSED:
+            continue
         with sessions.begin() as session:
             buckets = due_buckets(session, campaign_id, bucket_size, now)
             if not buckets and complete_if_done(session, campaign_id, now):

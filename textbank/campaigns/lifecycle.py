@@ -223,6 +223,15 @@ def progress(session: Session, campaign_id: int) -> Progress:
     )
 
 
+def snapshot_progress(campaign: Campaign) -> dict:
+    """How far the launch's audience snapshot got: members examined of the audience's size."""
+    return {
+        "done": campaign.snapshot_done or 0,
+        "total": campaign.audience_size,
+        "finished": campaign.snapshotted_at is not None,
+    }
+
+
 def campaign_stats(session: Session, campaign: Campaign) -> dict:
     """The contract's stats: where every member of the blast stands."""
     counts = status_counts(session, campaign.id)
@@ -251,6 +260,7 @@ def campaign_stats(session: Session, campaign: Campaign) -> dict:
             "duplicate": campaign.skipped_duplicate,
         },
         "segments": segments,
+        "snapshot": snapshot_progress(campaign),
         **reply_stats(session, campaign),
     }
 

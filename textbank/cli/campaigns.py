@@ -7,12 +7,12 @@ import time
 import click
 from flask.cli import AppGroup
 
-from textbank.blasts.launch import ensure_launchable
+from textbank import enqueue
+from textbank.blasts.launch import begin_launch, ensure_launchable, launch_state, snapshotting
 from textbank.campaigns.lifecycle import CampaignError, campaign_stats, get_campaign, progress
-from textbank.models import CampaignStatus
-from textbank.web import redis_ext, settings
+from textbank.models import CampaignStatus, utcnow
+from textbank.web import redis_ext
 from textbank.web.database import session_factory
-from workers.jobs import launch_now
 
 
 @click.group("campaigns", cls=AppGroup)
@@ -25,22 +25,60 @@ def _stats(campaign_id: int) -> dict:
         return campaign_stats(session, get_campaign(session, campaign_id))
 
 
+def _state(campaign_id: int) -> dict:
+    with session_factory()() as session:
+        return launch_state(get_campaign(session, campaign_id))
+
+
+def _follow_snapshot(campaign_id: int, state: dict) -> dict:
+    """A bar over the members the launch job has examined, until its snapshot is done."""
+    while state["snapshot"]["total"] is None and not state["snapshot"]["finished"]:
+        time.sleep(0.5)  # no worker has started the launch job yet
+        state = _state(campaign_id)
+    with click.progressbar(length=max(1, state["snapshot"]["total"] or 0), label="snapshot",
+                           show_pos=True) as bar:  # fmt: skip
+        shown = 0
+        while True:
+            bar.update(state["snapshot"]["done"] - shown)
+            shown = state["snapshot"]["done"]
+            if state["snapshot"]["finished"]:
+                return state
+            time.sleep(0.5)
+            state = _state(campaign_id)
+
+
+def _line(campaign_id: int, state: dict, already: bool) -> str:
+    skipped = ", ".join(f"{k} {v}" for k, v in state["skipped"].items())
+    prefix = "already launched: " if already else ""
+    return f"{prefix}campaign {campaign_id}: {state['queued']} queued; skipped {skipped}"
+
+
 @campaigns_group.command("launch")
 @click.argument("campaign_id", type=int)
-@click.option("--no-wait", is_flag=True, help="Return once the blast is queued.")
+@click.option("--no-wait", is_flag=True, help="Return once the launch is queued.")
 def launch_command(campaign_id: int, no_wait: bool) -> None:
-    """Launch a campaign and follow the blast until every text is handed to Twilio."""
+    """Launch a campaign and follow it: the audience snapshot, then every text to Twilio."""
     sessions = session_factory()
     try:
-        with sessions() as session:
-            ensure_launchable(session, get_campaign(session, campaign_id))
+        with sessions.begin() as session:
+            campaign = get_campaign(session, campaign_id)
+            ensure_launchable(session, campaign)
+            began = begin_launch(session, campaign, utcnow())
+            state, pending = launch_state(campaign), snapshotting(campaign)
     except (LookupError, CampaignError) as exc:
         raise click.ClickException(str(exc)) from exc
-    result = launch_now(sessions, settings(), redis_ext.client(), campaign_id)
-    skipped = ", ".join(f"{k} {v}" for k, v in result.skipped.items())
-    prefix = "already launched: " if result.already_launched else ""
-    click.echo(f"{prefix}campaign {campaign_id}: {result.queued} queued; skipped {skipped}")
-    if no_wait or not result.queued:
+    if pending:
+        enqueue.launch(redis_ext.client(), campaign_id)
+        if no_wait:
+            done, total = state["snapshot"]["done"], state["snapshot"]["total"]
+            click.echo(
+                f"campaign {campaign_id}: launch queued; a worker snapshots the audience "
+                f"({done} of {total if total is not None else 'its'} members so far) and sends"
+            )
+            return
+        state = _follow_snapshot(campaign_id, state)
+    click.echo(_line(campaign_id, state, already=not (began or pending)))
+    if no_wait or not state["queued"]:
         return
     stats = _stats(campaign_id)
     total = max(1, stats["audience"] - sum(stats["skipped"].values()))

@@ -30,9 +30,12 @@ def _rate(name: str, of: str) -> Callable[[FC], FC]:
 @_rate("error_500_rate", "creates")
 @_rate("error_429_rate", "creates")
 @_rate("timeout_rate", "creates")
+@_rate("late_create_rate", "creates held --late-create-seconds before they are stored")
 @_rate("undelivered_rate", "messages")
 @_rate("failed_rate", "messages")
 @click.option("--timeout-seconds", type=click.FloatRange(0), default=20.0, show_default=True)
+@click.option("--late-create-seconds", type=click.FloatRange(0), default=20.0,
+              show_default=True)  # fmt: skip
 @click.option("--fault-commits", is_flag=True, help="A 500 or timeout still stores the message.")
 @click.option("--no-callbacks", is_flag=True, help="Never post status callbacks.")
 @click.option("--callback-delay-ms", type=click.FloatRange(0), default=100.0, show_default=True)

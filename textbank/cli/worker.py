@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
+
 import click
 from flask.cli import with_appcontext
 
 from textbank.web import settings
-from workers import worker
+
+# Named, not imported at module level: textbank does not depend on workers/ (the jobs are
+# named the same way, by dotted path, in textbank.enqueue).
+WORKER_MODULE = "workers.worker"
 
 
 @click.command("worker")
@@ -14,7 +19,7 @@ from workers import worker
 @click.option("--burst", is_flag=True, help="Quit when the queues are empty.")
 def worker_command(burst: bool) -> None:
     """Run an RQ worker on all of textbank's queues."""
-    worker.run(settings(), burst=burst)
+    importlib.import_module(WORKER_MODULE).run(settings(), burst=burst)
 
 
 def register(group: click.Group) -> None:

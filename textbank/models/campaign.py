@@ -55,6 +55,11 @@ class Campaign(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The launch snapshot walks members by id; this is how far it got (resumable).
     snapshot_cursor: Mapped[int] = mapped_column(default=0)
+    # Members in the audience when the snapshot began; None until the launch job counts them.
+    audience_size: Mapped[int | None]
+    snapshot_done: Mapped[int] = mapped_column(default=0, server_default="0")  # members examined
+    # When the snapshot finished: until then a launch job (or the sweeper) carries it on.
+    snapshotted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     skipped_opted_out: Mapped[int] = mapped_column(default=0)
     skipped_invalid: Mapped[int] = mapped_column(default=0)
     skipped_duplicate: Mapped[int] = mapped_column(default=0)
@@ -102,6 +107,8 @@ class OutboundMessage(Base):
     error_message: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Start of the last send whose outcome is unknown; no resend before its quarantine ends.
+    attempted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

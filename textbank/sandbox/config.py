@@ -17,6 +17,7 @@ _RATES = (
     "error_500_rate",
     "error_429_rate",
     "timeout_rate",
+    "late_create_rate",
     "undelivered_rate",
     "failed_rate",
     "duplicate_callback_rate",
@@ -25,6 +26,7 @@ _RATES = (
 _DURATIONS = (
     "latency_ms",
     "timeout_seconds",
+    "late_create_seconds",
     "callback_delay_ms",
     "callback_timeout_seconds",
     "gather_wait_seconds",
@@ -56,6 +58,10 @@ class SandboxConfig:
     timeout_seconds: float = 20.0
     # A faulted create (500 or timeout) still stores the message: the lost-response case.
     fault_commits: bool = False
+    # Share of creates held this long at the front door before they are stored (and then
+    # answered, to a client that has usually given up): a late create, as Twilio can have.
+    late_create_rate: float = 0.0
+    late_create_seconds: float = 20.0
     undelivered_rate: float = 0.0
     failed_rate: float = 0.0
     callbacks: bool = True

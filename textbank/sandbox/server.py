@@ -48,6 +48,7 @@ class Fault(StrEnum):
     RATE_LIMITED = "429"
     SERVER_ERROR = "500"
     TIMEOUT = "timeout"
+    LATE = "late"  # held before it is stored, then stored and answered
 
 
 def _error(code: int, message: str, status: int) -> web.Response:
@@ -85,13 +86,17 @@ async def _enter(request: web.Request) -> tuple[Sandbox, web.Response | None]:
 def _roll(sandbox: Sandbox) -> Fault:
     """One roll decides a create's fault; the shares are exclusive and add up."""
     config = sandbox.config
-    if not (config.error_429_rate or config.error_500_rate or config.timeout_rate):
+    if not (
+        config.error_429_rate or config.error_500_rate or config.timeout_rate
+        or config.late_create_rate
+    ):  # fmt: skip
         return Fault.NONE
     roll = sandbox.random()
     for fault, rate in (
         (Fault.RATE_LIMITED, config.error_429_rate),
         (Fault.SERVER_ERROR, config.error_500_rate),
         (Fault.TIMEOUT, config.timeout_rate),
+        (Fault.LATE, config.late_create_rate),
     ):
         if roll < rate:
             return fault
@@ -128,13 +133,28 @@ async def create_message(request: web.Request) -> web.Response:
     sandbox, refused = await _enter(request)
     if refused:
         return refused
-    config, state = sandbox.config, sandbox.state
+    state = sandbox.state
     form = await request.post()
     state.bump("create")
     fault = _roll(sandbox)
     early = await _pre_store_fault(sandbox, fault)
     if early:
         return early
+    if fault is Fault.LATE:
+        state.bump("late_creates")
+        # Shielded: the client giving up must not stop the create from landing, late.
+        return await asyncio.shield(_late_create(sandbox, form, fault))
+    return await _store_message(sandbox, form, fault)
+
+
+async def _late_create(sandbox: Sandbox, form, fault: Fault) -> web.Response:
+    await asyncio.sleep(sandbox.config.late_create_seconds)
+    return await _store_message(sandbox, form, fault)
+
+
+async def _store_message(sandbox: Sandbox, form, fault: Fault) -> web.Response:
+    """Validate and store a create's message, start its lifecycle, and answer for it."""
+    config, state = sandbox.config, sandbox.state
     raw_to, body = str(form.get("To") or ""), str(form.get("Body") or "")
     sender, service = str(form.get("From") or ""), str(form.get("MessagingServiceSid") or "")
     if not raw_to:

@@ -2,7 +2,10 @@
 
 One request at a time per connection, as many connections per host as the caller allows.
 It carries what the twilio SDK builds (method, URL, headers, form body) and hands back
-status, headers and body bytes; redirects, cookies, proxies and compression are not Twilio's
+status, headers and body bytes, skipping interim (1xx) answers and refusing answers larger
+than a bound. TLS is verified against certifi's CA bundle (the one requests, and so the SDK's
+own client, uses), and HTTPS_PROXY / HTTP_PROXY / NO_PROXY are honoured as by requests (an
+HTTPS origin through a CONNECT tunnel). Redirects, cookies and compression are not Twilio's
 REST API's business and are not here. Under a sender, aiohttp's general machinery (URL,
 header and payload objects, tracing hooks, timers per phase) was the largest part of a
 blast's CPU once the carrier answers quickly: a message through the twilio SDK cost
@@ -13,13 +16,20 @@ aiohttp loop without the SDK (0.19-0.21 ms), measured against the sandbox.
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 import ssl
+import urllib.request
 from dataclasses import dataclass, field
 from functools import lru_cache
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
+import certifi
 import httptools
+
+# A Twilio answer is a resource or a page of them (~1 KB a message, 100 to a page here):
+# anything past this is not Twilio, and must not fill a worker's memory.
+MAX_RESPONSE = 4 * 1024 * 1024  # bytes, head and body
 
 
 class WireError(ConnectionError):
@@ -28,6 +38,11 @@ class WireError(ConnectionError):
     The request may or may not have reached the server: a caller that sent a create
     must treat it as ambiguous.
     """
+
+
+class NotSent(WireError):
+    """The request failed before any byte of it was written (no connection, DNS, a timeout
+    while connecting): the server cannot have acted on it, so it is safe to send again."""
 
 
 @dataclass(frozen=True)
@@ -71,8 +86,10 @@ class _Incoming:
 class _Connection(asyncio.Protocol):
     """One socket to one origin; carries one exchange at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_response: int = MAX_RESPONSE) -> None:
         self.transport: asyncio.Transport | None = None
+        self._max_response = max_response
+        self._received = 0
         self.closed = False
         self._parser = httptools.HttpResponseParser(self)
         self._waiter: asyncio.Future[Answer] | None = None
@@ -90,6 +107,11 @@ class _Connection(asyncio.Protocol):
             self.close()
             return
         self.answered = True
+        self._received += len(data)
+        if self._received > self._max_response:
+            self._fail(WireError(f"response larger than {self._max_response} bytes"))
+            self.close()
+            return
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
@@ -120,6 +142,9 @@ class _Connection(asyncio.Protocol):
         self._incoming.complete_headers = True
 
     def on_message_complete(self) -> None:
+        status = self._parser.get_status_code()
+        if 100 <= status < 200 and status != 101:
+            return  # interim (100 Continue, 103 Early Hints): the real answer follows
         self._complete(keep_alive=self._parser.should_keep_alive())
 
     def _complete(self, keep_alive: bool) -> None:
@@ -144,6 +169,7 @@ class _Connection(asyncio.Protocol):
             raise WireError("connection closed")
         self._waiter = asyncio.get_running_loop().create_future()
         self._keep_alive = self.answered = False
+        self._received = 0
         self.used += 1
         self.transport.write(request)
         return self._waiter
@@ -191,8 +217,9 @@ class Pool:
     """Kept-alive connections per origin, at most `limit` open at once in all."""
 
     def __init__(
-        self, limit: int = 100, connect_timeout: float = 10.0, tls: ssl.SSLContext | None = None
-    ) -> None:
+        self, limit: int = 100, connect_timeout: float = 10.0, tls: ssl.SSLContext | None = None,
+        max_response: int = MAX_RESPONSE, proxies: dict[str, str] | None = None,
+    ) -> None:  # fmt: skip
         self._idle: dict[Origin, collections.deque[_Connection]] = collections.defaultdict(
             collections.deque
         )
@@ -200,6 +227,9 @@ class Pool:
         self._slots = asyncio.Semaphore(limit)
         self._connect_timeout = connect_timeout
         self._tls = tls
+        self._max_response = max_response
+        # Read once, when the pool is made (in a worker, never at import), as requests does.
+        self._proxies = urllib.request.getproxies_environment() if proxies is None else proxies
         self._closed = False
 
     async def request(
@@ -214,26 +244,44 @@ class Pool:
         if self._closed:
             raise WireError("pool is closed")
         origin, target = split_url(url)
+        proxy = self._proxy(origin)
+        if proxy is not None and origin.scheme == "http":
+            target = url  # a plain-HTTP proxy takes the absolute URL; HTTPS is tunnelled
+            headers = {**headers, **proxy.auth_header}
         sends_body = body is not None or method in ("POST", "PUT", "PATCH")
         head = request_head(
             method, origin, target, headers, len(body or b"") if sends_body else None
         )
         message = head + body if body else head
-        async with self._slots, asyncio.timeout(timeout):
-            conn = await self._connection(origin)
-            try:
-                answer = await _exchange(conn, message)
-            except WireError:
-                stale = conn.used > 1 and not conn.answered  # the server had let it go
-                if not (stale and method in IDEMPOTENT):
-                    raise
-                conn = await self._connection(origin, fresh=True)
-                answer = await _exchange(conn, message)
-            if conn.reusable:
-                self._idle[origin].append(conn)
-            else:
-                conn.close()
-            return answer
+        written = False
+        try:
+            async with self._slots, asyncio.timeout(timeout):
+                conn = await self._connection(origin)
+                written = True
+                try:
+                    answer = await _exchange(conn, message)
+                except WireError:
+                    stale = conn.used > 1 and not conn.answered  # the server had let it go
+                    if not (stale and method in IDEMPOTENT):
+                        raise
+                    conn = await self._connection(origin, fresh=True)
+                    answer = await _exchange(conn, message)
+                if conn.reusable:
+                    self._idle[origin].append(conn)
+                else:
+                    conn.close()
+                return answer
+        except TimeoutError as exc:
+            if not written:
+                raise NotSent(f"timed out connecting to {origin.host}:{origin.port}") from exc
+            raise
+
+    def _proxy(self, origin: Origin) -> Proxy | None:
+        url = self._proxies.get(origin.scheme)
+        bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+        if not url or bypass(origin.host, self._proxies):
+            return None
+        return Proxy.parse(url)
 
     async def _connection(self, origin: Origin, fresh: bool = False) -> _Connection:
         idle = self._idle[origin]
@@ -246,16 +294,22 @@ class Pool:
         tls = None
         if origin.scheme == "https":
             if self._tls is None:
-                self._tls = ssl.create_default_context()
+                self._tls = ssl.create_default_context(cafile=certifi.where())
             tls = self._tls
+        proxy = self._proxy(origin)
         try:
             async with asyncio.timeout(self._connect_timeout):
-                _, conn = await loop.create_connection(
-                    _Connection, origin.host, origin.port, ssl=tls,
-                    server_hostname=origin.host if tls else None,
-                )  # fmt: skip
+                if proxy is not None and tls is not None:
+                    conn = await _tunnel(proxy, origin, tls, self._max_response)
+                else:
+                    host, port = (proxy.host, proxy.port) if proxy else (origin.host, origin.port)
+                    _, conn = await loop.create_connection(
+                        lambda: _Connection(self._max_response), host, port, ssl=tls,
+                        server_hostname=origin.host if tls else None,
+                    )  # fmt: skip
         except OSError as exc:
-            raise WireError(f"cannot connect to {origin.host}:{origin.port}: {exc}") from exc
+            via = f" through {proxy.host}:{proxy.port}" if proxy else ""
+            raise NotSent(f"cannot connect to {origin.host}:{origin.port}{via}: {exc}") from exc
         self._open = {c for c in self._open if not c.closed}
         self._open.add(conn)
         return conn
@@ -268,3 +322,69 @@ class Pool:
         self._open.clear()
         self._idle.clear()
         await asyncio.sleep(0)  # let the transports finish closing
+
+
+@dataclass(frozen=True)
+class Proxy:
+    host: str
+    port: int
+    auth_header: dict[str, str]
+
+    @classmethod
+    def parse(cls, url: str) -> Proxy:
+        parts = urlsplit(url if "://" in url else f"http://{url}")
+        if not parts.hostname:
+            raise ValueError(f"not a proxy URL: {url!r}")
+        auth = {}
+        if parts.username is not None:
+            pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+            auth["Proxy-Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+        return cls(parts.hostname, parts.port or 8080, auth)
+
+
+class _ProxyAnswer(asyncio.Protocol):
+    """Reads a proxy's answer to CONNECT, up to the blank line; nothing else comes before it."""
+
+    def __init__(self) -> None:
+        self.head: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._buffer = b""
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        if b"\r\n\r\n" in self._buffer and not self.head.done():
+            self.head.set_result(self._buffer)
+        elif len(self._buffer) > 65536 and not self.head.done():
+            self.head.set_exception(ConnectionError("proxy answer too long"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.head.done():
+            self.head.set_exception(ConnectionError(f"proxy closed the connection: {exc}"))
+
+
+async def _tunnel(proxy: Proxy, origin: Origin, tls: ssl.SSLContext, limit: int) -> _Connection:
+    """A TLS connection to `origin` inside a CONNECT tunnel through `proxy`.
+
+    Nothing of the request has been written when this fails, so its errors are OSError
+    (NotSent to the caller).
+    """
+    loop = asyncio.get_running_loop()
+    raw, answer = await loop.create_connection(_ProxyAnswer, proxy.host, proxy.port)
+    try:
+        authority = f"{origin.host}:{origin.port}"
+        lines = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}"]
+        lines += [f"{name}: {value}" for name, value in proxy.auth_header.items()]
+        raw.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        head = await answer.head
+        status_line = head.split(b"\r\n", 1)[0].decode("latin-1")
+        parts = status_line.split(" ", 2)
+        if len(parts) < 2 or parts[1] != "200":
+            raise ConnectionError(f"proxy {proxy.host} refused the tunnel: {status_line}")
+        conn = _Connection(limit)
+        transport = await loop.start_tls(raw, conn, tls, server_hostname=origin.host)
+        if transport is None:
+            raise ConnectionError("TLS through the proxy could not start")
+        conn.connection_made(transport)
+        return conn
+    except BaseException:
+        raw.close()
+        raise

@@ -1,0 +1,198 @@
+"""The one module that puts jobs on textbank's RQ queues, naming each job by its dotted path."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+import redis
+from rq import Queue, Retry
+from rq.job import Job, JobStatus
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from textbank.blasts.launch import BUCKET, launch_alive_key
+from textbank.blasts.sender import alive_key
+from textbank.blasts.sweeper import due_buckets
+from textbank.models import Campaign, DigestSchedule, utcnow
+
+log = logging.getLogger(__name__)
+
+JOBS = "workers.jobs"  # jobs are named, never imported: textbank does not depend on workers
+
+
+class QueueName(StrEnum):
+    LAUNCH = "textbank-launch"  # snapshot audiences, fan out batches
+    SEND = "textbank-send"  # batches of outbound messages
+    DEFAULT = "textbank-default"  # reconciliation, digests, housekeeping
+
+
+ALL_QUEUES = (QueueName.LAUNCH, QueueName.SEND, QueueName.DEFAULT)
+ACTIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+SEND_JOB_TIMEOUT = 15 * 60
+LAUNCH_JOB_TIMEOUT = 3 * 3600  # a million members snapshot in a few minutes; generous
+SWEEP_JOB_TIMEOUT = 10 * 60
+SWEEP_ID = "textbank-sweep"
+SWEEP_THROTTLE = "textbank:sweep-lock"
+
+
+def queue(name: QueueName, connection: redis.Redis) -> Queue:
+    return Queue(name.value, connection=connection)
+
+
+def _still_active(job: Job | None, connection: redis.Redis, alive: str) -> bool:
+    """Queued, or running with a live heartbeat: a killed worker leaves its job STARTED."""
+    if job is None:
+        return False
+    status = job.get_status(refresh=False)
+    if status == JobStatus.STARTED:
+        return bool(connection.exists(alive))
+    return status in ACTIVE
+
+
+# --- launch -----------------------------------------------------------------------------
+
+
+def launch_job_id(campaign_id: int) -> str:
+    return f"textbank-launch-{campaign_id}"
+
+
+def launch(connection: redis.Redis, campaign_id: int) -> bool:
+    """Queue the campaign's audience snapshot unless one is queued or running; True if queued."""
+    job_id = launch_job_id(campaign_id)
+    existing = Job.fetch_many([job_id], connection=connection)[0]
+    if _still_active(existing, connection, launch_alive_key(campaign_id)):
+        return False
+    queue(QueueName.LAUNCH, connection).enqueue_call(
+        f"{JOBS}.launch_campaign",
+        args=(campaign_id,),
+        job_id=job_id,
+        timeout=LAUNCH_JOB_TIMEOUT,
+        result_ttl=3600,
+        failure_ttl=24 * 3600,
+        retry=Retry(max=3, interval=[5, 30, 120]),
+        description=f"launch campaign {campaign_id}",
+    )
+    log.info("campaign %s: launch queued", campaign_id)
+    return True
+
+
+# --- sends ------------------------------------------------------------------------------
+
+
+def bucket_job_id(campaign_id: int, bucket: int) -> str:
+    return f"textbank-send-{campaign_id}-{bucket}"
+
+
+def send_buckets(connection: redis.Redis, campaign_id: int, buckets: list[int]) -> int:
+    """Queue a send job per bucket unless one is already queued or running; return how many."""
+    ids = [bucket_job_id(campaign_id, b) for b in buckets]
+    existing = Job.fetch_many(ids, connection=connection)
+    q = queue(QueueName.SEND, connection)
+    added = 0
+    with connection.pipeline() as pipe:
+        for bucket, job_id, job in zip(buckets, ids, existing, strict=True):
+            if _still_active(job, connection, alive_key(campaign_id, bucket)):
+                continue
+            q.enqueue_call(
+                f"{JOBS}.send_bucket",
+                args=(campaign_id, bucket),
+                job_id=job_id,
+                timeout=SEND_JOB_TIMEOUT,
+                result_ttl=300,
+                failure_ttl=24 * 3600,
+                retry=Retry(max=3, interval=[10, 30, 90]),
+                description=f"send campaign {campaign_id} bucket {bucket}",
+                pipeline=pipe,
+            )
+            added += 1
+        pipe.execute()
+    if added:
+        log.info("campaign %s: queued %d send jobs", campaign_id, added)
+    return added
+
+
+# What a launch does with each chunk of rows it snapshots, by campaign (mode, channel):
+# a blast texts them; other kinds register their own (P2P waits for volunteers, voice calls).
+Fanout = Callable[[redis.Redis, int, list[int]], int]
+FANOUT: dict[tuple[str, str], Fanout] = {("blast", "sms"): send_buckets}
+
+
+def register_fanout(mode: str, channel: str, fanout: Fanout) -> None:
+    """Say what becomes of a (mode, channel) campaign's snapshotted rows."""
+    FANOUT[(mode, channel)] = fanout
+
+
+def campaign_kind(campaign: Campaign) -> tuple[str, str]:
+    return (str(getattr(campaign, "mode", None) or "blast"), str(campaign.channel or "sms"))
+
+
+def fanout_for(kind: tuple[str, str]) -> Fanout:
+    fanout = FANOUT.get(kind)
+    if fanout is None:
+        raise LookupError(f"no fanout for {kind[0]} {kind[1]} campaigns")
+    return fanout
+
+
+def buckets_due(connection: redis.Redis, session: Session, campaign_id: int, buckets: list[int]):
+    """Hand a campaign's buckets with due rows to its kind's fanout; return jobs queued."""
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None or not buckets:
+        return 0
+    return fanout_for(campaign_kind(campaign))(connection, campaign_id, buckets)
+
+
+def queue_due(session: Session, connection: redis.Redis, campaign_id: int) -> int:
+    """Queue the buckets with rows due now (after a resume), without waiting for the sweeper."""
+    buckets = due_buckets(session, campaign_id, BUCKET, utcnow())
+    return buckets_due(connection, session, campaign_id, buckets)
+
+
+# --- digests and housekeeping -----------------------------------------------------------
+
+
+def digest_job_id(schedule_id: int, slot: datetime) -> str:
+    return f"textbank-digest-{schedule_id}-{int(slot.timestamp())}"
+
+
+def digest(connection: redis.Redis, schedule: DigestSchedule) -> bool:
+    """Put the schedule's next slot on RQ's scheduler; False if it is already there."""
+    job_id = digest_job_id(schedule.id, schedule.next_run_at)
+    existing = Job.fetch_many([job_id], connection=connection)[0]
+    if existing is not None and existing.get_status(refresh=False) in ACTIVE:
+        return False
+    queue(QueueName.DEFAULT, connection).enqueue_at(
+        schedule.next_run_at, f"{JOBS}.send_digest", schedule.id,
+        schedule.next_run_at.isoformat(), job_id=job_id,
+        retry=Retry(max=3, interval=[30, 120, 600]),
+        description=f"digest {schedule.id} for {schedule.next_run_at.isoformat()}",
+    )  # fmt: skip
+    return True
+
+
+def overdue_digests(connection: redis.Redis, session: Session) -> int:
+    """Requeue digest slots Redis lost (a restart empties RQ's scheduler)."""
+    due = session.scalars(select(DigestSchedule).where(DigestSchedule.enabled.is_(True))).all()
+    return sum(digest(connection, schedule) for schedule in due)
+
+
+def sweep(connection: redis.Redis, every: timedelta) -> bool:
+    """Queue a sweep unless one ran or was queued within `every`, across all workers.
+
+    The sweep is an ordinary job: RQ's own timeouts, shutdown and failure registry apply.
+    """
+    if not connection.set(SWEEP_THROTTLE, "1", nx=True, ex=max(1, int(every.total_seconds()))):
+        return False
+    existing = Job.fetch_many([SWEEP_ID], connection=connection)[0]
+    if existing is not None and existing.get_status(refresh=False) in (
+        JobStatus.QUEUED,
+        JobStatus.STARTED,
+    ):
+        return False
+    queue(QueueName.DEFAULT, connection).enqueue_call(
+        f"{JOBS}.sweep_campaigns", job_id=SWEEP_ID, timeout=SWEEP_JOB_TIMEOUT, result_ttl=60,
+        failure_ttl=3600, description="sweep: reconcile, requeue, resume launches",
+    )  # fmt: skip
+    return True
