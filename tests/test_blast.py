@@ -22,8 +22,8 @@ MEMBERS = [
 CAMPAIGN = {
     "name": "GOTV Nov 3",
     "kind": "gotv",
-    "message": "Hi {first_name}! Local {local} votes Tuesday. Reply YES to pledge.",
-    "translations": {"es": "¡Hola {first_name}! El Local {local} vota el martes. Responde SÍ."},
+    "message": "Hi {first_name}! {local} votes Tuesday. Reply YES to pledge.",
+    "translations": {"es": "¡Hola {first_name}! {local} vota el martes. Responde SÍ."},
     "audience": {"locals": ["1199"]},
     "keywords": {"YES": "pledged_to_vote", "SI": "pledged_to_vote"},
     "replies": {"pledged_to_vote": "Thank you!"},
@@ -74,7 +74,7 @@ def test_blast_texts_each_member_once_in_their_language(live, auth):
 
     texts = texts_by_phone(live.sandbox)
     assert texts == {
-        "+16175550101": ["¡Hola Ana! El Local 1199 vota el martes. Responde SÍ."],
+        "+16175550101": ["¡Hola Ana! Local 1199 vota el martes. Responde SÍ."],
         "+16175550102": ["Hi Luis! Local 1199 votes Tuesday. Reply YES to pledge."],
         "+16175550103": ["Hi Rosa! Local 1199 votes Tuesday. Reply YES to pledge."],
     }

@@ -23,7 +23,7 @@ MEMBERS = [
 CAMPAIGN = {
     "name": "GOTV <Nov 3>",
     "kind": "gotv",
-    "message": "Hi {first_name}! Local {local} votes Tuesday. Reply YES to pledge.",
+    "message": "Hi {first_name}! {local} votes Tuesday. Reply YES to pledge.",
     "audience": {"locals": ["1199"]},
     "keywords": {"YES": "pledged_to_vote", "VOLUNTEER": "volunteer"},
 }

@@ -28,14 +28,21 @@ def test_textbank_dev_serves_demo_data_with_a_manager_token(tmp_path):
     token, lines = None, []
     try:
         deadline = time.monotonic() + 60
-        while token is None and time.monotonic() < deadline:
+        demo_id, timing = None, None
+        while timing is None and time.monotonic() < deadline:
             line = proc.stdout.readline()
             if not line:
                 break
             lines.append(line)
             if line.startswith("manager API token:"):
                 token = line.split()[-1]
-        assert token, "".join(lines)
+            if line.startswith("demo campaign "):
+                demo_id = int(line.split()[2])
+            elif demo_id is not None:
+                timing = line
+        assert token and demo_id, "".join(lines)
+        # It says when the texts go: now, or when quiet hours end in the members' zones.
+        assert "go out at once" in timing, timing
         base = f"http://127.0.0.1:{port}"
         for _ in range(100):
             try:
@@ -51,6 +58,12 @@ def test_textbank_dev_serves_demo_data_with_a_manager_token(tmp_path):
         ).json()
         assert len(members["members"]) == 300
         assert any(m["leader"] for m in members["members"])
+        demo = requests.get(
+            f"{base}/api/v1/campaigns/{demo_id}",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=5,
+        ).json()
+        assert demo["status"] == "draft" and "{local}" in demo["message"]
         assert any("sandbox carrier" in line for line in lines)
     finally:
         proc.send_signal(signal.SIGINT)

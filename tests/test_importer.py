@@ -42,13 +42,17 @@ def _member(sessions, phone: str) -> Member:
 
 def test_messy_file_imports_with_counts_and_row_numbers(sessions):
     result = _import(sessions, MESSY)
-    assert (result.created, result.updated, result.unchanged) == (3, 0, 0)
+    assert (result.created, result.updated, result.unchanged) == (4, 0, 0)
     assert result.duplicates == 1
     assert [(r.row, r.reason) for r in result.rejected] == [
         (4, "invalid phone '555-1234'"),
         (7, "missing phone"),
-        (9, "invalid email 'not-an-email'"),
     ]
+    # A bad email costs the email, not the member.
+    assert result.to_dict()["warnings"] == [
+        {"row": 9, "warning": "invalid email 'not-an-email': imported without it"}
+    ]
+    assert _member(sessions, "+16175550104").email is None
     assert result.ignored_columns == ["Shoe Size"]
 
     ana = _member(sessions, "+16175550101")

@@ -94,3 +94,17 @@ def revoke_tokens(session: Session, email: str) -> int:
             row.revoked_at = utcnow()
             count += 1
     return count
+
+
+def set_password(session: Session, user: User, password: str) -> None:
+    """Replace a user's password and end every session they had."""
+    if len(password) < 8:
+        raise AccountError("password must be at least 8 characters")
+    user.password_hash = generate_password_hash(password)
+    end_sessions(session, user)
+
+
+def end_sessions(session: Session, user: User) -> None:
+    """Sign the user out everywhere: sessions begun before now stop working."""
+    user.sessions_valid_after = utcnow()
+    session.flush()

@@ -196,3 +196,23 @@ def sweep(connection: redis.Redis, every: timedelta) -> bool:
         failure_ttl=3600, description="sweep: reconcile, requeue, resume launches",
     )  # fmt: skip
     return True
+
+
+# --- uploads ----------------------------------------------------------------------------
+
+
+def upload_job_id(upload_id: int) -> str:
+    return f"textbank-upload-{upload_id}"
+
+
+def upload(connection: redis.Redis, upload_id: int) -> bool:
+    """Queue the import of a file uploaded in the browser, once (the id names the job)."""
+    job_id = upload_job_id(upload_id)
+    existing = Job.fetch_many([job_id], connection=connection)[0]
+    if existing is not None and existing.get_status(refresh=False) in ACTIVE:
+        return False
+    queue(QueueName.DEFAULT, connection).enqueue_call(
+        f"{JOBS}.import_upload", args=(upload_id,), job_id=job_id, timeout=60 * 60,
+        result_ttl=3600, failure_ttl=24 * 3600, description=f"import upload {upload_id}",
+    )  # fmt: skip
+    return True

@@ -18,6 +18,7 @@ from textbank.blasts.sender import SendOptions
 from textbank.blasts.sender import send_bucket as send_bucket_rows
 from textbank.blasts.sweeper import sweep
 from textbank.campaigns.lifecycle import CampaignError
+from textbank.members import uploads
 from textbank.models import Campaign, DigestSchedule, utcnow
 from textbank.replies.handling import policy_from_settings, reprocess_stored
 from textbank.reports.digests import start_digest
@@ -110,3 +111,9 @@ def send_digest(schedule_id: int, slot_iso: str) -> dict:
     # This job is already off the web request: snapshot here rather than queue another job.
     result = launch_campaign(campaign_id)
     return {"schedule": schedule_id, **result}
+
+
+def import_upload(upload_id: int) -> str:
+    """Import a member list or suppression list a manager uploaded and confirmed."""
+    ctx = context.get()
+    return uploads.run(ctx.sessions, upload_id, ctx.redis, utcnow())

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flask import current_app, jsonify, request
+from flask import current_app, g, jsonify, request
 
-from textbank import enqueue
+from textbank import audit, enqueue
 from textbank.api import ApiError, bp
 from textbank.api.auth import MANAGERS, require_role
 from textbank.blasts.launch import begin_launch, ensure_launchable, launch_state, snapshotting
@@ -61,6 +61,8 @@ def launch(campaign_id: int):
     if snapshotting(campaign):  # also a launch whose job Redis lost: queued again
         enqueue.launch(redis_ext.client(), campaign_id)
     state = launch_state(campaign)
+    audit.record(session, g.user, "campaign.launch", f"campaign {campaign_id}", via="api")
+    session.commit()
     current_app.logger.info("campaign %s launch: %s", campaign_id, state)
     return jsonify(state), 202
 
@@ -72,6 +74,8 @@ def _pause(campaign_id: int, paused: bool):
         set_paused(session, campaign, paused)
     except CampaignError as exc:
         raise ApiError(str(exc), 409) from exc
+    action = "campaign.pause" if paused else "campaign.resume"
+    audit.record(session, g.user, action, f"campaign {campaign_id}", via="api")
     session.commit()
     if not paused:  # resume: queue whatever is due now rather than waiting for the sweeper
         enqueue.queue_due(session, redis_ext.client(), campaign_id)

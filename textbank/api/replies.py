@@ -10,15 +10,14 @@ from flask import Response, jsonify, request
 from textbank.api import ApiError, bp
 from textbank.api.auth import MANAGERS, require_role
 from textbank.compliance.optouts import import_suppression_list, ledger
+from textbank.compliance.suppression_file import NotASuppressionList, read_suppression_list
 from textbank.engagement.outcomes import OutcomeError, member_outcomes, record_from_api
-from textbank.members.csvfile import UnreadableFile, decode, normalize_header, read_table
-from textbank.members.fields import PHONE_HEADERS
 from textbank.models import utcnow
 from textbank.reports.formats import ReportArgsError, parse_time
 from textbank.web import redis_ext
 from textbank.web.database import db
 
-LEDGER_FIELDS = ("phone", "member_id", "kind", "source", "text", "at")
+LEDGER_FIELDS = ("phone", "member_id", "kind", "source", "text", "reason", "at")
 
 
 @bp.post("/members/<int:member_id>/outcomes")
@@ -62,24 +61,16 @@ def export_opt_outs():
     return jsonify(events=events)
 
 
-def _phones_from_upload() -> list[tuple[int, str]]:
+def _phones_from_upload() -> list[tuple]:
     payload = request.get_json(silent=True)
     if isinstance(payload, dict) and isinstance(payload.get("phones"), list):
         return [(i + 1, str(p)) for i, p in enumerate(payload["phones"])]
     upload = request.files.get("file")
     data = upload.read() if upload else request.get_data(cache=False)
     try:
-        table = read_table(decode(data), PHONE_HEADERS)
-    except UnreadableFile as exc:
+        return list(read_suppression_list(data))
+    except NotASuppressionList as exc:
         raise ApiError(f"not a suppression list: {exc}", 400) from exc
-    headers = [normalize_header(h) for h in table.header]
-    column = next((i for i, h in enumerate(headers) if h in PHONE_HEADERS), None)
-    rows = list(table.rows)
-    if column is None:  # a bare list of numbers, one per line, header included
-        return [(1, table.header[0]), *((n, cells[0]) for n, cells in rows if cells)]
-    return [
-        (n, cells[column]) for n, cells in rows if len(cells) > column and cells[column].strip()
-    ]
 
 
 @bp.post("/opt-outs")

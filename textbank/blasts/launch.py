@@ -167,7 +167,9 @@ def snapshot_audience(
                     continue
                 seen_phones.add(phone)
                 template = templates.get(m.language) or templates[""]
-                body = render(template, {**m._mapping, "local_stats": local_stats.get(m.local, "")})
+                body = render(
+                    template, {**m._mapping, "local_stats": local_stats.get(m.local_number, "")}
+                )
                 zones = time_zones(phone)
                 gate = gates.get(zones) or gates.setdefault(zones, check(window, zones, stamp))
                 deferred = not gate.open

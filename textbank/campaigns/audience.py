@@ -78,7 +78,9 @@ def audience_members(audience: dict[str, list[str]]) -> Select:
             Member.worksite,
             Member.language,
             Member.opted_out_at,
-            Local.number.label("local"),
+            # {local} is the local's name as imported ("Local 1018", "SEIU 1199 United").
+            func.coalesce(Local.name, Local.number).label("local"),
+            Local.number.label("local_number"),  # {local_stats} are per local number
         )
         .outerjoin(Local, Member.local_id == Local.id)
         .where(*audience_filter(audience))

@@ -32,7 +32,7 @@ _OUTCOME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 SAMPLE_MEMBER = {
     "first_name": "Guadalupe",
     "last_name": "Fitzgerald",
-    "local": "1199",
+    "local": "Local 1199",
     "worksite": "Boston Medical Center",
 }
 

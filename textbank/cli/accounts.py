@@ -1,4 +1,4 @@
-"""`textbank users create` and `textbank tokens create|revoke`."""
+"""`textbank users create|reset-password` and `textbank tokens create|revoke`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 import click
 from flask.cli import AppGroup
 
-from textbank import accounts
+from textbank import accounts, people
 from textbank.db import session_scope
 from textbank.web.database import session_factory
 
@@ -29,6 +29,24 @@ def create_user(email: str, role: str, password_stdin: bool) -> None:
         with session_scope(session_factory()) as session:
             user = accounts.create_user(session, email, role, password)
             click.echo(f"created {user.role} {user.email}")
+    except accounts.AccountError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if generated:
+        click.echo(f"password: {password}")
+
+
+@users_group.command("reset-password")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True, help="Read the new password from standard input.")
+def reset_password(email: str, password_stdin: bool) -> None:
+    """Give a user a new password and sign them out everywhere; without --password-stdin one is
+    generated and printed."""
+    generated = not password_stdin
+    password = accounts.generate_password() if generated else sys.stdin.readline().rstrip("\r\n")
+    try:
+        with session_scope(session_factory()) as session:
+            user = people.reset_password(session, email, password)
+            click.echo(f"new password set for {user.email}; their sessions are ended")
     except accounts.AccountError as exc:
         raise click.ClickException(str(exc)) from exc
     if generated:

@@ -14,10 +14,11 @@ from sqlalchemy import func, select
 from werkzeug.serving import run_simple
 
 from textbank import accounts, embedded_redis, schema
+from textbank.campaigns.demo import DEMO_NAME, Timing, ensure_demo_campaign, timing
 from textbank.db import session_scope
 from textbank.members import demo
 from textbank.members.importer import import_members
-from textbank.models import Member
+from textbank.models import Member, utcnow
 from textbank.redis_conn import redis_url
 from textbank.sandbox import SandboxConfig, SandboxServer
 from textbank.web import settings
@@ -35,6 +36,17 @@ def seed_demo(session) -> str | None:
         password = accounts.generate_password()
         accounts.create_user(session, DEMO_MANAGER, "manager", password)
     return password
+
+
+def describe_timing(when: Timing, window) -> str:
+    """When the demo's texts go: now, or when each member's quiet hours end."""
+    if when.later == 0:
+        return f"its {when.now} texts go out at once (it is {window} for every member now)"
+    first = when.first_later.strftime("%Y-%m-%d %H:%M UTC") if when.first_later else "later"
+    return (
+        f"{when.now} texts go out at once; {when.later} wait for {window} in the member's own "
+        f"time zone (the first from {first})"
+    )
 
 
 @click.command("dev")
@@ -64,6 +76,8 @@ def dev_command(host: str, port: int) -> None:
     with session_scope(session_factory()) as session:
         password = seed_demo(session)
         token = accounts.create_token(session, DEMO_MANAGER)
+        campaign_id = ensure_demo_campaign(session).id
+        when = timing(session, cfg.send_window, utcnow())
     children = [subprocess.Popen([sys.executable, "-m", "textbank.cli", "worker"], env=env)]
     click.echo(f"textbank is running at {base}  (health: {base}/healthz)")
     if sandbox is not None:
@@ -74,6 +88,10 @@ def dev_command(host: str, port: int) -> None:
     if password:
         click.echo(f"manager sign-in: {DEMO_MANAGER} / {password}")
     click.echo(f"manager API token: {token}")
+    click.echo(f'demo campaign {campaign_id} "{DEMO_NAME}" is ready to launch: '
+               f"textbank campaigns launch {campaign_id}, or POST {base}/api/v1/campaigns/"
+               f"{campaign_id}/launch")  # fmt: skip
+    click.echo("  " + describe_timing(when, cfg.send_window))
     try:
         run_simple(host, port, current_app._get_current_object(), threaded=True)  # type: ignore[attr-defined]
     finally:

@@ -40,6 +40,7 @@ _MEMBER_BY_PHONE = select(M.c.id).where(M.c.phone == bindparam("oo_phone"))
 _EVENT = insert(EVENTS).values(
     phone=bindparam("oo_phone"), member_id=bindparam("oo_member_id"), kind=bindparam("oo_kind"),
     source=bindparam("oo_source"), text=bindparam("oo_text"), created_at=bindparam("now"),
+    reason=bindparam("oo_reason"), actor_id=bindparam("oo_actor_id"),
 )  # fmt: skip
 
 
@@ -80,7 +81,7 @@ def _change_in_one(kind: str):
     member_id = _MEMBER_BY_PHONE.scalar_subquery()
     suppression, member = _change("postgresql", kind, member_id)
     changed = suppression.cte("changed")
-    columns = ["phone", "member_id", "kind", "source", "text", "created_at"]
+    columns = ["phone", "member_id", "kind", "source", "text", "created_at", "reason", "actor_id"]
     row: list[Any] = [
         bindparam(f"oo_{c}" if c != "created_at" else "now", type_=EVENTS.c[c].type)
         for c in columns
@@ -92,7 +93,7 @@ def _change_in_one(kind: str):
 
 def _apply(
     executor: Executor, phone: str, kind: str, source: OptOutSource, text: str | None,
-    now: datetime,
+    now: datetime, reason: str | None = None, actor_id: int | None = None,
 ) -> tuple[bool, int | None]:  # fmt: skip
     """Change the phone's state, mirror it onto its member (if any), write the ledger event.
 
@@ -102,7 +103,8 @@ def _apply(
     # Bound as oo_*: a key named like a column of a table the statement updates would be
     # taken as a new value for that column.
     values = {"oo_phone": phone, "oo_kind": kind, "oo_source": source.value, "oo_text": text,
-              "now": now, "oo_member_id": None}  # fmt: skip
+              "now": now, "oo_member_id": None, "oo_reason": reason,
+              "oo_actor_id": actor_id}  # fmt: skip
     dialect = dialect_name(executor)
     if dialect == "postgresql":
         changed, member_id = executor.execute(_change_in_one(kind), values).one()
@@ -124,9 +126,11 @@ def opt_out(
     *,
     text: str | None = None,
     client: redis.Redis | None = None,
+    reason: str | None = None,
+    actor_id: int | None = None,
 ) -> bool:
     """Opt a phone out everywhere; True if it was not opted out before. Imports never undo it."""
-    added, member_id = _apply(session, phone, "opt_out", source, text, now)
+    added, member_id = _apply(session, phone, "opt_out", source, text, now, reason, actor_id)
     if client is not None:
         # Senders check this right before each request, so a STOP mid-blast also
         # stops texts a worker has already claimed.
@@ -160,9 +164,11 @@ def opt_in(
     *,
     text: str | None = None,
     client: redis.Redis | None = None,
+    reason: str | None = None,
+    actor_id: int | None = None,
 ) -> bool:
     """Re-subscribe a phone at its owner's request (START, UNSTOP); True if it was opted out."""
-    removed, _ = _apply(session, phone, "opt_in", source, text, now)
+    removed, _ = _apply(session, phone, "opt_in", source, text, now, reason, actor_id)
     if client is not None:
         forget_recent(client, phone)
     return removed
@@ -178,18 +184,21 @@ def suppressed_among(session: Session, phones: list[str]) -> set[str]:
 
 
 def import_suppression_list(
-    session: Session, phones: list[tuple[int, str]], now: datetime, client: redis.Redis | None
-) -> dict:
-    """Opt out every phone of a partner's list: (row number, phone as written) pairs."""
+    session: Session, phones: list[tuple], now: datetime, client: redis.Redis | None,
+    actor_id: int | None = None,
+) -> dict:  # fmt: skip
+    """Opt out every phone of a partner's list: (row number, phone as written[, reason])."""
     added = already = 0
     rejected = []
-    for row, raw in phones:
+    for row, raw, *why in phones:
         try:
             phone = to_e164(raw)
         except InvalidPhone as exc:
             rejected.append({"row": row, "reason": str(exc)})
             continue
-        if opt_out(session, phone, OptOutSource.SUPPRESSION_LIST, now, client=client):
+        reason = (why[0] or "").strip()[:500] or None if why else None
+        if opt_out(session, phone, OptOutSource.SUPPRESSION_LIST, now, client=client,
+                   reason=reason, actor_id=actor_id):  # fmt: skip
             added += 1
         else:
             already += 1
@@ -203,6 +212,6 @@ def ledger(session: Session, since: datetime | None = None) -> list[dict]:
         query = query.where(OptOutEvent.created_at >= since)
     return [
         {"phone": e.phone, "member_id": e.member_id, "kind": e.kind, "source": e.source,
-         "text": e.text, "at": e.created_at.isoformat()}
+         "text": e.text, "reason": e.reason, "at": e.created_at.isoformat()}
         for e in session.scalars(query)
     ]  # fmt: skip

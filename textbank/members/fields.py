@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from textbank.members.languages import is_language
+
 # Canonical field -> accepted header names (already normalised: lower_snake_case).
 HEADER_ALIASES: dict[str, tuple[str, ...]] = {
     "first_name": ("first_name", "first", "firstname", "given_name", "fname", "forename"),
@@ -55,6 +57,21 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
     "status": ("status", "member_status", "membership_status", "member_type", "membership_type"),
     "tags": ("tags", "tag", "labels", "groups"),
     "is_leader": ("leader", "is_leader", "local_leader", "steward_leader"),
+    "external_id": (
+        "vanid",
+        "van_id",
+        "voterfile_vanid",
+        "myc_van_id",
+        "external_id",
+        "action_network_id",
+        "uuid",
+        "member_id",
+        "member_number",
+        "membership_number",
+        "union_id",
+        "employee_id",
+    ),
+    "zip_code": ("zip", "zip_code", "zipcode", "zip5", "postal_code", "postcode", "zip_postal"),
 }
 ALIAS_TO_FIELD = {alias: field for field, aliases in HEADER_ALIASES.items() for alias in aliases}
 PHONE_HEADERS = HEADER_ALIASES["phone"]
@@ -66,6 +83,7 @@ MAX_LENGTHS = {
     "worksite": 200,
     "local": 32,
     "local_name": 200,
+    "external_id": 64,
 }
 
 LANGUAGE_NAMES = {
@@ -138,7 +156,10 @@ STATUS_ALIASES = {
 }
 _STATUS_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _EMAIL_RE = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]{2,}$")
-_LOCAL_PREFIX_RE = re.compile(r"^(?:local(?:\s+union)?|lu)\s*(?:no\.?|number|#)?\s*", re.I)
+# "Local 1199", "Local Union No. 1199", "LU #1199", "#1199": all local 1199.
+_LOCAL_PREFIX_RE = re.compile(
+    r"^(?:(?:local(?:\s+union)?|lu)\s*(?:no\.?|number|#)?|#|no\.?)\s*", re.I
+)
 
 
 class FieldError(ValueError):
@@ -151,7 +172,7 @@ def normalize_language(value: str) -> str:
     if text in LANGUAGE_NAMES:
         return LANGUAGE_NAMES[text]
     match = _LANG_CODE_RE.match(text)
-    if match:
+    if match and is_language(match.group(1)):
         return match.group(1)
     raise FieldError(f"unknown language {value.strip()!r} (use a code such as en, es, pt)")
 
@@ -172,6 +193,20 @@ def normalize_email(value: str) -> str:
     if not _EMAIL_RE.match(text):
         raise FieldError(f"invalid email {value.strip()!r}")
     return text
+
+
+_ZIP_RE = re.compile(r"^(\d{5})(?:-?\d{4})?$")
+
+
+def normalize_zip(value: str) -> str:
+    """'02139-4307' -> '02139'; Excel's '2139' (leading zero eaten) -> '02139'."""
+    text = value.strip()
+    if text.isdigit() and len(text) in (3, 4):
+        text = text.zfill(5)
+    match = _ZIP_RE.match(text)
+    if not match:
+        raise FieldError(f"invalid zip code {value.strip()!r}")
+    return match.group(1)
 
 
 def normalize_local(value: str) -> str:

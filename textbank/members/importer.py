@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,10 @@ from textbank.models import Local, Member, MemberTag, table, utcnow
 log = logging.getLogger(__name__)
 
 # Columns an import may set. Opt-out state is deliberately absent: a file never re-subscribes.
-MEMBER_COLUMNS = ("first_name", "last_name", "email", "worksite", "language", "status", "is_leader")
+MEMBER_COLUMNS = (
+    "first_name", "last_name", "email", "worksite", "language", "status", "is_leader",
+    "external_id", "zip_code",
+)  # fmt: skip
 CHUNK = 5000
 NEW_MEMBER_DEFAULTS = {
     "first_name": "",
@@ -29,6 +33,8 @@ NEW_MEMBER_DEFAULTS = {
     "language": "en",
     "status": "active",
     "is_leader": False,
+    "external_id": None,
+    "zip_code": None,
     "opted_out_at": None,
     "opt_out_source": None,
 }
@@ -55,6 +61,7 @@ class ParsedMember:
     row: int
     phone: str
     values: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
     local: str | None = None
     local_name: str | None = None
     tags: set[str] = field(default_factory=set)
@@ -73,6 +80,7 @@ class ParsedFile:
     rejected: list[Rejection]
     duplicates: int
     ignored_columns: list[str]
+    warnings: list[Rejection] = field(default_factory=list)
 
 
 @dataclass
@@ -83,9 +91,12 @@ class ImportResult:
     duplicates: int = 0
     rejected: list[Rejection] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
+    # Rows imported without a value that could not be kept (a malformed email).
+    warnings: list[Rejection] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
+            "warnings": [{"row": w.row, "warning": w.reason} for w in self.warnings],
             "created": self.created,
             "updated": self.updated,
             "unchanged": self.unchanged,
@@ -95,13 +106,36 @@ class ImportResult:
         }
 
 
-def _column_map(header: list[str]) -> tuple[dict[int, str], list[str]]:
-    """Map column positions to member fields; list the columns nobody reads."""
+# What a manager may map a column to in the browser (besides ignoring it).
+MAPPABLE_FIELDS = (
+    "phone", "first_name", "last_name", "full_name", "email", "local", "local_name",
+    "worksite", "language", "status", "tags", "is_leader", "external_id", "zip_code",
+)  # fmt: skip
+
+
+def recognise(name: str) -> str | None:
+    """The member field a column header names, if textbank knows the spelling."""
+    return mf.ALIAS_TO_FIELD.get(normalize_header(name))
+
+
+def _column_map(
+    header: list[str], chosen: dict[str, str] | None = None
+) -> tuple[dict[int, str], list[str]]:
+    """Map column positions to member fields; list the columns nobody reads.
+
+    `chosen` (header as written -> field, "" to ignore) is a manager's mapping; columns it
+    does not mention are recognised by their names.
+    """
     mapping: dict[int, str] = {}
     ignored: list[str] = []
     taken: set[str] = set()
     for pos, name in enumerate(header):
-        fld = mf.ALIAS_TO_FIELD.get(normalize_header(name))
+        if chosen is not None and name in chosen:
+            fld = chosen[name] or None
+            if fld is not None and fld not in MAPPABLE_FIELDS:
+                raise NotAMemberList(f"column {name!r}: no member field called {fld!r}")
+        else:
+            fld = recognise(name)
         if fld and fld not in taken:
             mapping[pos] = fld
             taken.add(fld)
@@ -124,14 +158,26 @@ def _parse_row(number: int, cells: list[str], columns: dict[int, str]) -> Parsed
         if raw.get(fld):
             values[fld] = " ".join(raw[fld].split())
     if raw.get("email"):
-        values["email"] = mf.normalize_email(raw["email"])
+        try:
+            values["email"] = mf.normalize_email(raw["email"])
+        except mf.FieldError as exc:
+            # A good phone is worth more than a typo'd email: keep the member, drop the email.
+            member.warnings.append(f"{exc}: imported without it")
+    if raw.get("external_id"):
+        values["external_id"] = raw["external_id"]
+    if raw.get("zip_code"):
+        values["zip_code"] = mf.normalize_zip(raw["zip_code"])
     if raw.get("language"):
         values["language"] = mf.normalize_language(raw["language"])
     if raw.get("status"):
         values["status"] = mf.normalize_status(raw["status"])
     if raw.get("local"):
         member.local = mf.normalize_local(raw["local"])
-        member.local_name = raw.get("local_name") or None
+        # "Local 26", "#26", "26" are named "Local 26"; a local written as a name of its
+        # own ("SEIU 1199 United") keeps it, unless the file has a local name column.
+        written = " ".join(raw["local"].split())
+        own_name = written if " " in written and written.upper() == member.local else None
+        member.local_name = raw.get("local_name") or own_name
     if raw.get("tags"):
         member.tags = mf.split_tags(raw["tags"])
     if raw.get("is_leader"):
@@ -139,13 +185,13 @@ def _parse_row(number: int, cells: list[str], columns: dict[int, str]) -> Parsed
     return member
 
 
-def parse_member_file(data: bytes) -> ParsedFile:
+def parse_member_file(data: bytes, mapping: dict[str, str] | None = None) -> ParsedFile:
     """Read and validate a member CSV without touching the database."""
     try:
         table = read_table(decode(data), mf.ALIAS_TO_FIELD)
     except UnreadableFile as exc:
         raise NotAMemberList(str(exc)) from exc
-    columns, ignored = _column_map(table.header)
+    columns, ignored = _column_map(table.header, mapping)
     if "phone" not in columns.values():
         found = ", ".join(h.strip() for h in table.header if h.strip())[:300] or "none"
         raise NotAMemberList(
@@ -154,6 +200,7 @@ def parse_member_file(data: bytes) -> ParsedFile:
         )
     members: dict[str, ParsedMember] = {}
     rejected: list[Rejection] = []
+    warnings: list[Rejection] = []
     duplicates = 0
     seen_rows = 0
     try:
@@ -166,6 +213,7 @@ def parse_member_file(data: bytes) -> ParsedFile:
             except (InvalidPhone, mf.FieldError) as exc:
                 rejected.append(Rejection(number, str(exc)))
                 continue
+            warnings.extend(Rejection(number, w) for w in member.warnings)
             if member.phone in members:
                 members[member.phone].merge(member)
                 duplicates += 1
@@ -175,7 +223,7 @@ def parse_member_file(data: bytes) -> ParsedFile:
         raise NotAMemberList(str(exc)) from exc
     if seen_rows == 0:
         raise NotAMemberList("the file has a header but no member rows")
-    return ParsedFile(members, rejected, duplicates, ignored)
+    return ParsedFile(members, rejected, duplicates, ignored, warnings)
 
 
 def _chunks(items: list, size: int = CHUNK):
@@ -209,13 +257,23 @@ def _ensure_locals(session: Session, parsed: dict[str, ParsedMember]) -> dict[st
     return ids
 
 
-def import_members(session: Session, data: bytes) -> ImportResult:
-    """Upsert the members in a CSV; the caller's transaction makes it all or nothing."""
-    parsed = parse_member_file(data)
+def import_members(
+    session: Session,
+    data: bytes,
+    mapping: dict[str, str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ImportResult:
+    """Upsert the members in a CSV; the caller's transaction makes it all or nothing.
+
+    `mapping` is a manager's choice of field per column; `progress(done, total)` hears how
+    many members have been written as the chunks go in.
+    """
+    parsed = parse_member_file(data, mapping)
     result = ImportResult(
         duplicates=parsed.duplicates,
         rejected=parsed.rejected,
         ignored_columns=parsed.ignored_columns,
+        warnings=parsed.warnings,
     )
     local_ids = _ensure_locals(session, parsed.members)
     phones = list(parsed.members)
@@ -274,12 +332,17 @@ def import_members(session: Session, data: bytes) -> ImportResult:
         else:
             result.unchanged += 1
 
-    bulk_insert(
-        session,
-        table(Member),
-        INSERT_COLUMNS,
-        [tuple(values[c] for c in INSERT_COLUMNS) for values in to_insert],
-    )
+    total, done = len(to_insert) + len(to_update), 0
+    for chunk in _chunks(to_insert):
+        bulk_insert(
+            session,
+            table(Member),
+            INSERT_COLUMNS,
+            [tuple(values[c] for c in INSERT_COLUMNS) for values in chunk],
+        )
+        done += len(chunk)
+        if progress is not None:
+            progress(done, total)
     new_phones = [values["phone"] for values in to_insert]
     for chunk in _chunks(new_phones):
         for member_id, phone in session.execute(
@@ -289,6 +352,9 @@ def import_members(session: Session, data: bytes) -> ImportResult:
     result.created = len(to_insert)
     for chunk in _chunks(to_update):
         session.execute(update(Member), chunk)
+        done += len(chunk)
+        if progress is not None:
+            progress(done, total)
     bulk_insert(session, table(MemberTag), ("member_id", "tag"), new_tags)
     log.info(
         "member import: created=%d updated=%d unchanged=%d duplicates=%d rejected=%d",

@@ -10,6 +10,15 @@ from textbank.models.campaign import (
     OutboundMessage,
 )
 from textbank.models.member import Local, Member, MemberTag, OptOutSource
+from textbank.models.people import (
+    AccountLink,
+    AuditEvent,
+    ConfirmationText,
+    LinkKind,
+    Upload,
+    UploadKind,
+    UploadStatus,
+)
 from textbank.models.reply import (
     VOLUNTEER_OUTCOME,
     Classification,
@@ -26,18 +35,22 @@ from textbank.models.user import ApiToken, Role, User
 
 __all__ = [
     "VOLUNTEER_OUTCOME",
+    "AccountLink",
     "ApiToken",
+    "AuditEvent",
     "Base",
     "Campaign",
     "CampaignKind",
     "CampaignStatus",
     "Channel",
     "Classification",
+    "ConfirmationText",
     "Contact",
     "Conversation",
     "ConversationStatus",
     "DigestSchedule",
     "InboundMessage",
+    "LinkKind",
     "Local",
     "Member",
     "MemberTag",
@@ -49,6 +62,9 @@ __all__ = [
     "Role",
     "Suppression",
     "UTCDateTime",
+    "Upload",
+    "UploadKind",
+    "UploadStatus",
     "User",
     "table",
     "utcnow",

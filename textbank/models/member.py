@@ -20,6 +20,7 @@ class OptOutSource(StrEnum):
     API = "api"
     VOLUNTEER = "volunteer"
     VOICE = "voice"  # pressed 9 on a call
+    CONSOLE = "console"  # a manager, in the browser, with a recorded reason
 
 
 class Local(Base):
@@ -48,6 +49,9 @@ class Member(Base):
     language: Mapped[str] = mapped_column(String(8), default="en")
     status: Mapped[str] = mapped_column(String(32), default="active")
     is_leader: Mapped[bool] = mapped_column(default=False, server_default="0")
+    # The member's id in the system the list came from (VANID, Action Network, the union's).
+    external_id: Mapped[str | None] = mapped_column(String(64))
+    zip_code: Mapped[str | None] = mapped_column(String(10))
     opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     opt_out_source: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -31,6 +31,8 @@ class OutcomeSource(StrEnum):
     SMS_KEYWORD = "sms_keyword"
     VOICE = "voice"
     VOLUNTEER_TAG = "volunteer_tag"
+    PHONE_BANK = "phone_bank"
+    EVENT = "event"
     API = "api"
 
 
@@ -70,6 +72,10 @@ class OptOutEvent(Base):
     source: Mapped[str] = mapped_column(String(32))
     text: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # Why, in the words of whoever recorded it: a suppression list's reason column, or the
+    # manager's reason for opting a member back in.
+    reason: Mapped[str | None] = mapped_column(Text)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
 
 class Conversation(Base):

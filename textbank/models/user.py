@@ -30,6 +30,11 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(256))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # A volunteer's own phone, for a texted sign-in link; never a member's.
+    phone: Mapped[str | None] = mapped_column(String(20))
+    # Sessions signed in before this are over (a password reset, "sign out everywhere").
+    sessions_valid_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
 

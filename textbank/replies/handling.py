@@ -20,6 +20,7 @@ from textbank.engagement.marks import CONVERSATIONAL, Step
 from textbank.engagement.outcomes import step_for
 from textbank.members.phones import InvalidPhone, looks_e164, to_e164
 from textbank.models import Classification, InboundMessage, OptOutSource, OutcomeSource
+from textbank.replies import confirmations
 from textbank.replies import keywords as kw
 from textbank.replies import store as rs
 from textbank.reports.digests import local_stats_text
@@ -36,20 +37,21 @@ class ReplyPolicy:
     opt_out_phrases: tuple[str, ...] = kw.DEFAULT_OPT_OUT_PHRASES
     attribution_window: timedelta = timedelta(days=7)
 
-    def help_reply(self) -> str:
-        return self.help_text or (
-            f"{self.org_name}: texts from your union about campaigns and actions. "
-            "Msg & data rates may apply. Reply STOP to opt out."
+    def confirmation(self, kind: str, language: str | None, custom: dict | None = None) -> str:
+        """The STOP/START/HELP answer in the member's language, the org's wording first."""
+        english = self.help_text if kind == "help" else None
+        return confirmations.fill(
+            confirmations.wording(kind, language, custom or {}, english), self.org_name
         )
 
-    def opt_out_reply(self) -> str:
-        return (
-            f"You are unsubscribed from {self.org_name} texts and will get no more. "
-            "Reply START to re-join."
-        )
+    def help_reply(self, language: str | None = None, custom: dict | None = None) -> str:
+        return self.confirmation("help", language, custom)
 
-    def opt_in_reply(self) -> str:
-        return f"You are re-subscribed to {self.org_name} texts. Reply STOP to opt out."
+    def opt_out_reply(self, language: str | None = None, custom: dict | None = None) -> str:
+        return self.confirmation("opt_out", language, custom)
+
+    def opt_in_reply(self, language: str | None = None, custom: dict | None = None) -> str:
+        return self.confirmation("opt_in", language, custom)
 
 
 def policy_from_settings(settings) -> ReplyPolicy:
@@ -178,7 +180,11 @@ def _reply_text(campaign: CampaignView, outcome: str, member: dict) -> str | Non
         reply = reply.get(language) or reply.get("en") or next(iter(reply.values()), None)
     if not reply:
         return None
-    return render(reply, member)
+    return render(reply, {**member, "local": member.get("local_name") or member["local"]})
+
+
+def _confirm(conn: Connection, policy: ReplyPolicy, kind: str, language: str | None) -> str:
+    return policy.confirmation(kind, language, confirmations.custom_texts(conn))
 
 
 def _stats(conn: Connection, local: str) -> str:
@@ -214,14 +220,17 @@ def _answer(
     """Do what the reply asks for (opt out, opt in) and say what to answer."""
     body, phone, member = received.body, received.phone, received.sender
     twilio_handled = received.params.get("OptOutType")  # Twilio's Advanced Opt-Out answered
+    language = member["language"] if member else None
     if kind == Classification.OPT_OUT:
         changed = opt_out(conn, phone, OptOutSource.SMS_KEYWORD, now, text=body, client=client)
-        return Decision(kind, policy.opt_out_reply() if changed and not twilio_handled else None)
+        answer = changed and not twilio_handled
+        return Decision(kind, _confirm(conn, policy, "opt_out", language) if answer else None)
     if kind == Classification.OPT_IN:
         changed = opt_in(conn, phone, OptOutSource.SMS_KEYWORD, now, text=body, client=client)
-        return Decision(kind, policy.opt_in_reply() if changed and not twilio_handled else None)
+        answer = changed and not twilio_handled
+        return Decision(kind, _confirm(conn, policy, "opt_in", language) if answer else None)
     if kind == Classification.HELP:
-        return Decision(kind, None if twilio_handled else policy.help_reply())
+        return Decision(kind, None if twilio_handled else _confirm(conn, policy, "help", language))
     if kind == Classification.STATS:
         assert member is not None  # classify() finds STATS only from a known leader
         return Decision(kind, _stats(conn, member["local"]))

@@ -89,7 +89,7 @@ _latest_campaign = (
 
 SENDER_COLUMNS = (
     M.c.id, M.c.first_name, M.c.last_name, M.c.worksite, M.c.language, M.c.is_leader,
-    L.c.number.label("local"), CAMP.c.id.label("campaign_id"),
+    L.c.number.label("local"), L.c.name.label("local_name"), CAMP.c.id.label("campaign_id"),
     CAMP.c.created_at.label("campaign_created_at"),
     exists().where(SUPP.c.phone == M.c.phone).label("suppressed"),
 )  # fmt: skip

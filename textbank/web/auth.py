@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 from functools import cache, wraps
@@ -25,7 +26,7 @@ from wtforms import EmailField, HiddenField, PasswordField
 from wtforms.validators import DataRequired, Length
 
 from textbank.accounts import check_password, find_user
-from textbank.models import Role, User
+from textbank.models import Role, User, utcnow
 from textbank.web.database import db
 from textbank.web.sessions import CookieSessions
 
@@ -76,8 +77,26 @@ def current_user() -> User | None:
     if "current_user" not in g:
         user_id = session.get("user_id")
         user = db().get(User, user_id) if isinstance(user_id, int) else None
+        if user is not None and not _session_current(user):
+            user = None
         g.current_user = user if user is not None and user.active else None
     return g.current_user
+
+
+def _session_current(user: User) -> bool:
+    """False for a session begun before the user's sessions were ended (reset, role change)."""
+    ended = user.sessions_valid_after
+    return ended is None or float(session.get("since", 0)) > ended.timestamp()
+
+
+def start_session(user: User) -> None:
+    """A fresh session for a user who just proved who they are."""
+    session.clear()  # nothing planted before survives (fixation)
+    session["user_id"] = user.id
+    session["since"] = time.time()
+    session.permanent = True
+    user.last_login_at = utcnow()
+    db().commit()
 
 
 def login_required(roles: Iterable[str] = MANAGERS) -> Callable:
@@ -120,9 +139,7 @@ def login():
         return render_template("login.html", form=form, error="Wrong email or password."), 401
     if user.role not in MANAGERS:
         return _refused(user)
-    session.clear()  # a fresh session on sign-in: nothing planted before survives (fixation)
-    session["user_id"] = user.id
-    session.permanent = True
+    start_session(user)
     return redirect(safe_next(form.next.data))
 
 

@@ -1,0 +1,93 @@
+"""The opt-out pages: search the ledger, import a suppression list, export, opt back in."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from flask import Blueprint, Flask, Response, abort, redirect, render_template, request, url_for
+
+from textbank import enqueue
+from textbank.compliance.ledger_view import currently_opted_out, ledger_page
+from textbank.compliance.optouts import ledger
+from textbank.members import uploads
+from textbank.members.timeline import SOURCES
+from textbank.models import Upload, UploadKind
+from textbank.web import redis_ext
+from textbank.web.auth import MANAGERS, current_user, login_required, secure_headers
+from textbank.web.database import db
+from textbank.web.imports import read_file
+
+bp = Blueprint("optouts", __name__)
+bp.after_request(secure_headers)
+
+EXPORT_FIELDS = ("phone", "member_id", "kind", "source", "text", "reason", "at")
+
+
+def _page(error: str | None = None, status: int = 200):
+    args = request.args
+    q, kind = args.get("q", "").strip()[:100], args.get("kind", "")
+    before = args.get("before", "")
+    session = db()
+    rows, next_before = ledger_page(session, q, kind, int(before) if before.isdigit() else None)
+    return render_template(
+        "optouts/index.html", rows=rows, next_before=next_before, q=q, kind=kind,
+        sources=SOURCES, total=currently_opted_out(session), error=error,
+        recent=uploads.recent(session, UploadKind.SUPPRESSION, 5),
+    ), status  # fmt: skip
+
+
+@bp.get("/opt-outs")
+@login_required(MANAGERS)
+def index():
+    return _page()
+
+
+@bp.post("/opt-outs/import")
+@login_required(MANAGERS)
+def upload():
+    session = db()
+    try:
+        name, data = read_file()
+        up = uploads.start(session, UploadKind.SUPPRESSION, name, data, current_user())
+    except uploads.UploadError as exc:
+        session.rollback()
+        return _page(str(exc), 400)
+    session.commit()
+    enqueue.upload(redis_ext.client(), up.id)
+    return redirect(url_for("optouts.upload_status", upload_id=up.id))
+
+
+@bp.get("/opt-outs/import/<int:upload_id>")
+@login_required(MANAGERS)
+def upload_status(upload_id: int):
+    up = db().get(Upload, upload_id)
+    if up is None or up.kind != UploadKind.SUPPRESSION.value:
+        abort(404)
+    return render_template("optouts/upload.html", up=up)
+
+
+@bp.get("/opt-outs.csv")
+@login_required(MANAGERS)
+def export():
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS)
+    writer.writeheader()
+    for event in ledger(db()):
+        writer.writerow({k: _cell(event[k]) for k in EXPORT_FIELDS})
+    return Response(
+        out.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": "attachment; filename=opt-outs.csv"},
+    )
+
+
+def _cell(value):
+    """Member words shown as text by a spreadsheet, never run as a formula."""
+    if isinstance(value, str) and value[:1] in ("=", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
