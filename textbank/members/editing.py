@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from typing import cast
+
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from textbank import audit
@@ -97,8 +99,11 @@ def merge_locals(session: Session, actor: User, source: Local, target: Local) ->
     """Move every member of `source` into `target` and remove `source`; returns how many moved."""
     if source.id == target.id:
         raise mf.FieldError("merge: pick two different locals")
-    moved = session.execute(
-        update(Member).where(Member.local_id == source.id).values(local_id=target.id)
+    moved = cast(
+        CursorResult,
+        session.execute(
+            update(Member).where(Member.local_id == source.id).values(local_id=target.id)
+        ),
     ).rowcount
     audit.record(
         session, actor, "local.merge", f"{source.number} into {target.number}",

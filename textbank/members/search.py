@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, Select, func, select, union_all
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from textbank.members.fields import FieldError, normalize_local
 from textbank.members.phones import InvalidPhone, to_e164
@@ -144,7 +144,9 @@ def search_members(
         query = _by_phone(session, text, clauses)
     else:
         query = _by_name(session, text, clauses, limit + 1)
-    rows = list(session.scalars(query.limit(limit + 1)).unique())
+    # The list shows no tags: do not fetch them (a second query per search).
+    query = query.options(lazyload(Member.tag_rows)).limit(limit + 1)
+    rows = list(session.scalars(query).unique())
     return SearchResult(rows[:limit], len(rows) > limit)
 
 

@@ -53,7 +53,7 @@ class Event:
     detail: str = ""
 
 
-def _campaign_names(session: Session, ids: set[int]) -> dict[int, str]:
+def _campaign_names(session: Session, ids: set[int]) -> dict[int | None, str]:
     if not ids:
         return {}
     rows = session.execute(select(Campaign.id, Campaign.name).where(Campaign.id.in_(ids)))
@@ -87,10 +87,10 @@ def timeline(session: Session, member: Member) -> list[Event]:
         .order_by(OptOutEvent.created_at.desc())
         .limit(PER_KIND)
     ).all()
-    names = _campaign_names(
-        session,
-        {r.campaign_id for r in (*texts, *replies, *outcomes) if r.campaign_id is not None},
-    )
+    campaign_ids: set[int] = {t.campaign_id for t in texts}
+    campaign_ids |= {r.campaign_id for r in replies if r.campaign_id is not None}
+    campaign_ids |= {o.campaign_id for o in outcomes if o.campaign_id is not None}
+    names = _campaign_names(session, campaign_ids)
     events: list[Event] = []
     for t in texts:
         detail = t.status

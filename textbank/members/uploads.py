@@ -149,6 +149,8 @@ def run(
         upload.status = UploadStatus.RUNNING
     with sessions() as session:
         upload = session.get(Upload, upload_id)
+        if upload is None:
+            return "missing"
         actor = session.get(User, upload.created_by_id) if upload.created_by_id else None
         data = upload.data or b""
 
@@ -169,11 +171,13 @@ def run(
                 action = "optouts.import"
         except (NotAMemberList, NotASuppressionList, mf.FieldError) as exc:
             session.rollback()
-            upload = session.get(Upload, upload_id)
-            upload.status, upload.error, upload.finished_at = UploadStatus.FAILED, str(exc), now
+            failed = session.get(Upload, upload_id)
+            if failed is None:
+                return "missing"
+            failed.status, failed.error, failed.finished_at = UploadStatus.FAILED, str(exc), now
             session.commit()
             log.info("upload %s failed: %s", upload_id, exc)
-            return upload.status
+            return UploadStatus.FAILED.value
         upload.result, upload.status, upload.finished_at = result, UploadStatus.DONE, now
         upload.data = None  # imported: the members are in the database, the file need not be
         audit.record(

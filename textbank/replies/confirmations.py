@@ -72,7 +72,8 @@ def invalidate() -> None:
 
 def custom_texts(conn: Connection | Session) -> dict[tuple[str, str], str]:
     """(kind, language) -> the organization's own wording, cached briefly per process."""
-    key = str(conn.get_bind().url if isinstance(conn, Session) else conn.engine.url)
+    engine = conn.get_bind().engine if isinstance(conn, Session) else conn.engine
+    key = str(engine.url)
     cached = _cache.get(key)
     if cached and cached[0] > time.monotonic():
         return cached[1]

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from flask import (
     Blueprint,
     Flask,
+    abort,
     flash,
     g,
     redirect,
@@ -81,6 +82,14 @@ def current_user() -> User | None:
             user = None
         g.current_user = user if user is not None and user.active else None
     return g.current_user
+
+
+def signed_in() -> User:
+    """The signed-in user, in a view behind login_required (so never None there)."""
+    user = current_user()
+    if user is None:
+        abort(401)
+    return user
 
 
 def _session_current(user: User) -> bool:

@@ -12,7 +12,7 @@ from textbank.members import uploads
 from textbank.members.importer import MAPPABLE_FIELDS
 from textbank.models import Upload, UploadKind, UploadStatus
 from textbank.web import redis_ext
-from textbank.web.auth import MANAGERS, current_user, login_required
+from textbank.web.auth import MANAGERS, login_required, signed_in
 from textbank.web.database import db
 from textbank.web.members import bp
 
@@ -29,7 +29,8 @@ def progress_of(upload: Upload) -> tuple[int, int]:
     raw = redis_ext.client().get(uploads.progress_key(upload.id))
     if not raw:
         return 0, 0
-    done, _, total = raw.decode().partition("/")
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    done, _, total = text.partition("/")
     return int(done), int(total)
 
 
@@ -48,7 +49,7 @@ def uploads_page():
     if request.method == "POST":
         try:
             name, data = read_file()
-            upload = uploads.start(session, UploadKind.MEMBERS, name, data, current_user())
+            upload = uploads.start(session, UploadKind.MEMBERS, name, data, signed_in())
         except uploads.UploadError as exc:
             session.rollback()
             error = str(exc)

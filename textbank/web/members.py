@@ -12,7 +12,7 @@ from textbank.members.search import SearchFilter, count_members, search_members
 from textbank.members.timeline import timeline
 from textbank.models import Local, Member, OptOutSource, utcnow
 from textbank.web import redis_ext
-from textbank.web.auth import MANAGERS, current_user, login_required, secure_headers
+from textbank.web.auth import MANAGERS, login_required, secure_headers, signed_in
 from textbank.web.database import db
 
 bp = Blueprint("members", __name__)
@@ -74,7 +74,7 @@ def edit(member_id: int):
     if request.method == "POST":
         session = db()
         try:
-            changed = edit_member(session, current_user(), m, form)
+            changed = edit_member(session, signed_in(), m, form)
         except FieldError as exc:
             session.rollback()
             return render_template("members/edit.html", m=m, form=form, error=str(exc)), 400
@@ -90,7 +90,7 @@ def edit(member_id: int):
 def opt_member_out(member_id: int):
     m = _member(member_id)
     reason = " ".join(request.form.get("reason", "").split())[:500]
-    session, user = db(), current_user()
+    session, user = db(), signed_in()
     changed = opt_out(
         session, m.phone, OptOutSource.CONSOLE, utcnow(), client=redis_ext.client(),
         reason=reason or None, actor_id=user.id,
@@ -112,7 +112,7 @@ def opt_member_in(member_id: int):
         return render_template(
             "members/member.html", m=m, events=timeline(db(), m), error=error
         ), 400
-    session, user = db(), current_user()
+    session, user = db(), signed_in()
     changed = opt_in(
         session, m.phone, OptOutSource.CONSOLE, utcnow(), client=redis_ext.client(),
         reason=reason, actor_id=user.id,
@@ -137,7 +137,7 @@ def rename(local_id: int):
     session = db()
     local = session.get(Local, local_id) or abort(404)
     try:
-        rename_local(session, current_user(), local, request.form.get("name", ""))
+        rename_local(session, signed_in(), local, request.form.get("name", ""))
     except FieldError as exc:
         session.rollback()
         return render_template(
@@ -157,7 +157,7 @@ def merge():
     try:
         if None in found:
             raise FieldError("merge: pick the local to merge and the local to keep")
-        moved = merge_locals(session, current_user(), found[0], found[1])
+        moved = merge_locals(session, signed_in(), found[0], found[1])
     except FieldError as exc:
         session.rollback()
         return render_template(

@@ -14,7 +14,7 @@ from textbank.members import uploads
 from textbank.members.timeline import SOURCES
 from textbank.models import Upload, UploadKind
 from textbank.web import redis_ext
-from textbank.web.auth import MANAGERS, current_user, login_required, secure_headers
+from textbank.web.auth import MANAGERS, login_required, secure_headers, signed_in
 from textbank.web.database import db
 from textbank.web.imports import read_file
 
@@ -49,7 +49,7 @@ def upload():
     session = db()
     try:
         name, data = read_file()
-        up = uploads.start(session, UploadKind.SUPPRESSION, name, data, current_user())
+        up = uploads.start(session, UploadKind.SUPPRESSION, name, data, signed_in())
     except uploads.UploadError as exc:
         session.rollback()
         return _page(str(exc), 400)

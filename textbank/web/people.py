@@ -21,9 +21,9 @@ from textbank.replies import confirmations
 from textbank.web import settings
 from textbank.web.auth import (
     MANAGERS,
-    current_user,
     login_required,
     secure_headers,
+    signed_in,
     start_session,
 )
 from textbank.web.database import db
@@ -38,7 +38,7 @@ def _index(status: int = 200, error: str | None = None, link: tuple[str, str] | 
     session = db()
     return render_template(
         "people/index.html", users=people.people(session), roles=ROLES, error=error,
-        invites=people.pending_invites(session, utcnow()), link=link, me=current_user(),
+        invites=people.pending_invites(session, utcnow()), link=link, me=signed_in(),
     ), status  # fmt: skip
 
 
@@ -59,7 +59,7 @@ def invite():
     session = db()
     email, role = request.form.get("email", ""), request.form.get("role", "")
     try:
-        token = people.invite(session, current_user(), email, role, utcnow())
+        token = people.invite(session, signed_in(), email, role, utcnow())
     except AccountError as exc:
         session.rollback()
         return _index(400, str(exc))
@@ -80,7 +80,7 @@ def _user(user_id: int) -> User:
 def change_role(user_id: int):
     session, user = db(), _user(user_id)
     try:
-        people.change_role(session, current_user(), user, request.form.get("role", ""))
+        people.change_role(session, signed_in(), user, request.form.get("role", ""))
     except AccountError as exc:
         session.rollback()
         return _index(400, str(exc))
@@ -95,7 +95,7 @@ def set_active(user_id: int):
     session, user = db(), _user(user_id)
     active = request.form.get("active") == "yes"
     try:
-        people.set_active(session, current_user(), user, active)
+        people.set_active(session, signed_in(), user, active)
     except AccountError as exc:
         session.rollback()
         return _index(400, str(exc))
@@ -110,7 +110,7 @@ def set_active(user_id: int):
 def reset(user_id: int):
     session, user = db(), _user(user_id)
     try:
-        token = people.reset_link(session, current_user(), user, utcnow())
+        token = people.reset_link(session, signed_in(), user, utcnow())
     except AccountError as exc:
         session.rollback()
         return _index(400, str(exc))
@@ -170,7 +170,7 @@ def reset_with_link(token: str):
 @bp.route("/account/tokens", methods=["GET", "POST"])
 @login_required(MANAGERS)
 def tokens():
-    session, me = db(), current_user()
+    session, me = db(), signed_in()
     new_token = None
     if request.method == "POST":
         if request.form.get("revoke", "").isdigit():
@@ -223,7 +223,7 @@ def replies():
             error = str(exc)
         else:
             if changed:
-                audit.record(session, current_user(), "confirmations.edit", ", ".join(changed))
+                audit.record(session, signed_in(), "confirmations.edit", ", ".join(changed))
             session.commit()
             flash("Saved." if changed else "Nothing changed.")
             return redirect(url_for("people.replies"))
