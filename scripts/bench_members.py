@@ -24,7 +24,7 @@ from bench_report import BUILD, LOCALS, SETUP, sql
 from benchlib import scratch_database, stopwatch
 from sqlalchemy import text
 
-from textbank.db import make_session_factory, session_scope
+from textbank.db import make_engine, make_session_factory, session_scope
 from textbank.members.search import PAGE, SearchFilter, search_members
 
 TARGET_MS = 100.0
@@ -53,6 +53,14 @@ def build(engine, members: int, steps: dict) -> None:
         conn.exec_driver_sql("VACUUM (ANALYZE) members")
 
 
+def _has_members(engine, members: int) -> bool:
+    try:
+        with engine.connect() as conn:
+            return conn.scalar(text("SELECT count(*) FROM members")) == members
+    except Exception:  # no database or no table yet: build it
+        return False
+
+
 def timed(sessions, fn, runs: int) -> tuple[float, object]:
     times, result = [], None
     for _ in range(runs + 1):
@@ -67,12 +75,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument(
+        "--reuse", action="store_true", help="time a previous run's data if it has --members"
+    )
     args = parser.parse_args()
-    engine = scratch_database(os.environ.get("BENCH_DATABASE_URL") or URL)
+    url = os.environ.get("BENCH_DATABASE_URL") or URL
+    engine = make_engine(url)
+    steps: dict[str, float] = {"total": 0.0}
+    if not (args.reuse and _has_members(engine, args.members)):
+        engine.dispose()
+        engine = scratch_database(url)
+        with stopwatch(steps, "total"):
+            build(engine, args.members, steps)
     sessions = make_session_factory(engine)
-    steps: dict[str, float] = {}
-    with stopwatch(steps, "total"):
-        build(engine, args.members, steps)
     n = PAGE + 1
 
     def plain(statement: str, **params):

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from textbank.db import session_scope
 from textbank.members.importer import import_members
 from textbank.members.search import SearchFilter, search_members
-from textbank.models import AuditEvent, Local, Member, OptOutEvent
+from textbank.models import AuditEvent, Campaign, Local, Member, OptOutEvent
 
 VAN_EXPORT = (
     "VANID,FirstName,LastName,CellPhone,Email,zip_code,Local Union,Shift\n"
@@ -218,6 +218,10 @@ def test_locals_rename_and_merge(client, sessions, manager):
         ids = dict(session.execute(select(Local.number, Local.id)).all())
         names = dict(session.execute(select(Local.number, Local.name)).all())
     assert names == {"1199": "Local 1199", "SEIU 1199": "SEIU 1199"}
+    with session_scope(sessions) as session:
+        session.add(
+            Campaign(name="Draft", kind="gotv", message="Hi", audience={"locals": ["SEIU 1199"]})
+        )
     renamed = post(client, f"/locals/{ids['1199']}", {"name": "1199SEIU Healthcare Workers"},
                    page="/locals")  # fmt: skip
     assert renamed.status_code == 302
@@ -232,6 +236,7 @@ def test_locals_rename_and_merge(client, sessions, manager):
             ("1199", "1199SEIU Healthcare Workers")
         ]
         assert {m.local_id for m in session.scalars(select(Member))} == {ids["1199"]}
+        assert session.scalar(select(Campaign.audience)) == {"locals": ["1199"]}
     page = client.get("/locals").text
     assert "1199SEIU Healthcare Workers" in page
 

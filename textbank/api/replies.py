@@ -5,8 +5,9 @@ from __future__ import annotations
 import csv
 import io
 
-from flask import Response, jsonify, request
+from flask import Response, g, jsonify, request
 
+from textbank import audit
 from textbank.api import ApiError, bp
 from textbank.api.auth import MANAGERS, require_role
 from textbank.compliance.optouts import import_suppression_list, ledger
@@ -80,6 +81,8 @@ def import_opt_outs():
     if not phones:
         raise ApiError("the suppression list has no phone numbers", 400)
     session = db()
-    result = import_suppression_list(session, phones, utcnow(), redis_ext.client())
+    user = g.user
+    result = import_suppression_list(session, phones, utcnow(), redis_ext.client(), user.id)
+    audit.record(session, user, "optouts.import", "through the API", added=result["added"])
     session.commit()
     return jsonify(result)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from textbank import audit
 from textbank.members import fields as mf
 from textbank.members.phones import InvalidPhone, to_e164
-from textbank.models import Local, Member, MemberTag, User
+from textbank.models import Campaign, CampaignStatus, Local, Member, MemberTag, User
 
 EDITABLE = ("first_name", "last_name", "phone", "email", "local", "worksite", "language",
             "status", "tags", "is_leader", "external_id", "zip_code")  # fmt: skip
@@ -105,6 +105,15 @@ def merge_locals(session: Session, actor: User, source: Local, target: Local) ->
             update(Member).where(Member.local_id == source.id).values(local_id=target.id)
         ),
     ).rowcount
+    # Campaigns not yet launched that name the merged local text its members where they are now.
+    for campaign in session.scalars(
+        select(Campaign).where(Campaign.status == CampaignStatus.DRAFT)
+    ):
+        named = (campaign.audience or {}).get("locals") or []
+        if source.number in named:
+            kept = [n for n in named if n != source.number]
+            locals_ = kept if target.number in kept else [*kept, target.number]
+            campaign.audience = {**campaign.audience, "locals": locals_}
     audit.record(
         session, actor, "local.merge", f"{source.number} into {target.number}",
         members=moved, removed=source.name,
