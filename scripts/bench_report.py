@@ -1,12 +1,19 @@
-"""Per-local engagement report on a large PostgreSQL data set, beside a plain GROUP BY.
+"""Engagement reports and the campaign console on a large PostgreSQL data set, each beside
+the plain query it replaces.
 
 Usage: python scripts/bench_report.py [--members 1000000] [--messages 5000000] [--runs 7]
+                                      [--reuse]
 
 Builds the data set in set-based SQL (40 locals, 20 blasts, Twilio's usual status mix,
 replies, outcomes, opt-outs; the members' engagement firsts set from those events as the
 app's hooks would have), times the report beside the same measures counted straight from
 the event tables (median of --runs after a warm-up) and checks that the numbers agree.
 BENCH_DATABASE_URL picks the database (default: textbank_bench on 127.0.0.1, created/wiped).
+The console's timings (campaign list, a campaign's page, the per-campaign report, a per-local
+report filtered to one campaign, one local and a date range) are each printed beside the
+plain query it replaces, with a check that both count the same. --reuse keeps a data set of
+the same size already in the database (migrated to the current schema) instead of
+rebuilding it.
 """
 
 from __future__ import annotations
@@ -16,14 +23,17 @@ import os
 import statistics
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import scratch_database, stopwatch
+from benchlib import DEFAULT_URL, scratch_database, stopwatch
 from sqlalchemy import bindparam, func, select, table, text
 
-from textbank.db import make_session_factory, session_scope
+from textbank import schema
+from textbank.config import normalize_database_url
+from textbank.db import make_engine, make_session_factory, session_scope
 from textbank.engagement.marks import CONVERSATIONAL
 from textbank.models import VOLUNTEER_OUTCOME
 from textbank.reports.engagement import MEASURES, ReportFilter, _recount, engagement
@@ -52,7 +62,8 @@ BUILD = {
           snapshot_cursor, skipped_opted_out, skipped_invalid, skipped_duplicate)
         SELECT c, 'Bench blast ' || c, k.kind, 'sms', 'Hi {first_name}! Reply YES.', '{}',
           '{}', json_build_object('yes', k.outcome), '{}', '{}', 'completed',
-          bench_launch(c) - interval '1 day', bench_launch(c), bench_launch(c + 1), 0, 0, 0, 0
+          bench_launch(c) - interval '1 day', bench_launch(c), bench_launch(c + 1), :members,
+          0, 0, 0
         FROM generate_series(1, :campaigns) c CROSS JOIN LATERAL (SELECT
           CASE WHEN c % 4 = 0 THEN 'volunteer' WHEN c % 2 = 0 THEN 'petition' ELSE 'gotv' END
             AS kind, CASE WHEN c % 4 = 0 THEN :volunteer WHEN c % 2 = 0
@@ -186,6 +197,54 @@ LEFT JOIN (SELECT mm.local_id,
   FROM outcomes x JOIN members mm ON mm.id = x.member_id GROUP BY 1) c
   ON c.local_id IS NOT DISTINCT FROM m.local_id"""
 
+# What the console's pages would run without the counters the database keeps: counts over
+# every text. Each is timed beside textbank's answer and must count the same.
+CONSOLE_BASELINES = {
+    "list": """SELECT c.id, o.n, o.sent FROM campaigns c
+      LEFT JOIN (SELECT campaign_id, count(*) n, count(twilio_sid) sent FROM outbound_messages
+        GROUP BY 1) o ON o.campaign_id = c.id
+      LEFT JOIN (SELECT campaign_id, count(*) waiting FROM conversations WHERE status = 'open'
+        GROUP BY 1) w ON w.campaign_id = c.id
+      ORDER BY c.id DESC LIMIT 25""",
+    "page": """SELECT count(*), count(twilio_sid),
+        count(*) FILTER (WHERE status = 'delivered'),
+        count(*) FILTER (WHERE status IN :not_delivered),
+        (SELECT count(*) FROM outbound_messages e WHERE e.campaign_id = :c
+          AND e.error_code IS NOT NULL),
+        (SELECT count(DISTINCT member_id) FROM inbound_messages i WHERE i.campaign_id = :c
+          AND i.classification IN :talk)
+      FROM outbound_messages WHERE campaign_id = :c""",
+    "per-campaign": """SELECT o.campaign_id, o.members, o.texted, o.delivered, o.failed,
+        coalesce(i.replied, 0) FROM (SELECT campaign_id, count(DISTINCT member_id) members,
+          count(DISTINCT member_id) FILTER (WHERE twilio_sid IS NOT NULL) texted,
+          count(DISTINCT member_id) FILTER (WHERE status = 'delivered') delivered,
+          count(DISTINCT member_id) FILTER (WHERE status IN :not_delivered) failed
+        FROM outbound_messages GROUP BY 1) o
+      LEFT JOIN (SELECT campaign_id, count(DISTINCT member_id) replied FROM inbound_messages
+        WHERE classification IN :talk GROUP BY 1) i ON i.campaign_id = o.campaign_id
+      UNION ALL SELECT NULL, count(DISTINCT member_id),
+        count(DISTINCT member_id) FILTER (WHERE twilio_sid IS NOT NULL),
+        count(DISTINCT member_id) FILTER (WHERE status = 'delivered'),
+        count(DISTINCT member_id) FILTER (WHERE status IN :not_delivered),
+        (SELECT count(DISTINCT member_id) FROM inbound_messages WHERE classification IN :talk
+          AND campaign_id IS NOT NULL)
+      FROM outbound_messages""",
+    "filtered": """SELECT count(DISTINCT o.member_id),
+        count(DISTINCT o.member_id) FILTER (WHERE o.twilio_sid IS NOT NULL
+          AND o.sent_at >= :since AND o.sent_at < :until),
+        count(DISTINCT o.member_id) FILTER (WHERE o.status = 'delivered'
+          AND o.delivered_at >= :since AND o.delivered_at < :until),
+        count(DISTINCT o.member_id) FILTER (WHERE o.status IN :not_delivered
+          AND o.updated_at >= :since AND o.updated_at < :until),
+        (SELECT count(DISTINCT i.member_id) FROM inbound_messages i
+          JOIN members im ON im.id = i.member_id JOIN locals il ON il.id = im.local_id
+          WHERE i.campaign_id = :c AND il.number = :local AND i.classification IN :talk
+          AND i.created_at >= :since AND i.created_at < :until)
+      FROM outbound_messages o JOIN members m ON m.id = o.member_id
+        JOIN locals l ON l.id = m.local_id
+      WHERE o.campaign_id = :c AND l.number = :local""",
+}
+
 PARAMS = {
     "not_delivered": [str(s) for s in NOT_DELIVERED],
     "talk": [str(c) for c in CONVERSATIONAL],
@@ -230,6 +289,24 @@ def build(engine, members: int, messages: int, steps: dict) -> None:
         conn.exec_driver_sql("VACUUM (ANALYZE)")
 
 
+def reusable(args):
+    """The existing data set, migrated, when it has the members and texts asked for."""
+    url = normalize_database_url(os.environ.get("BENCH_DATABASE_URL") or DEFAULT_URL)
+    engine = make_engine(url)
+    try:
+        schema.upgrade(engine)
+        with engine.connect() as conn:
+            members = conn.scalar(text("SELECT count(*) FROM members"))
+            messages = conn.scalar(text("SELECT count(*) FROM outbound_messages"))
+    except Exception:  # no such database, or not ours: build a fresh one
+        engine.dispose()
+        return None
+    if (members, messages) != (args.members, args.messages):
+        engine.dispose()
+        return None
+    return engine
+
+
 def timed(sessions, fn, runs: int) -> tuple[float, int, object]:
     """Median ms over `runs` after a warm-up (fewer past BUDGET_S), runs done, last answer."""
     times: list[float] = []
@@ -246,13 +323,18 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=1_000_000)
     parser.add_argument("--messages", type=int, default=5_000_000)
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--reuse", action="store_true", help="keep a data set of this size")
     args = parser.parse_args()
 
-    engine = scratch_database()
-    sessions = make_session_factory(engine)
+    engine = reusable(args) if args.reuse else None
     steps: dict[str, float] = {}
-    with stopwatch(steps, "total"):
-        build(engine, args.members, args.messages, steps)
+    if engine is None:
+        engine = scratch_database()
+        with stopwatch(steps, "total"):
+            build(engine, args.members, args.messages, steps)
+    else:
+        steps["total"] = 0.0
+    sessions = make_session_factory(engine)
     with session_scope(sessions) as s:
         size = {t: s.scalar(select(func.count()).select_from(table(t))) for t in TABLES}
         mb = s.scalar(text("SELECT pg_total_relation_size('members') / 1e6"))
@@ -312,7 +394,68 @@ def main() -> None:
         f"target: per-local report under {TARGET_MS:.0f} ms on {args.members:,} members / "
         f"{args.messages:,} messages -> {verdict}"
     )
+    mismatch = console(sessions, args.runs) or mismatch
     sys.exit(1 if mismatch else 0)
+
+
+def console(sessions, runs: int) -> bool:
+    """The campaign console's four reads beside the plain queries they replace; True if
+    any counts differ."""
+    from textbank.campaigns.listing import list_campaigns
+    from textbank.campaigns.watching import campaign_view
+    from textbank.models import Campaign
+
+    c = CAMPAIGNS // 2
+    with session_scope(sessions) as s:
+        launched = s.get(Campaign, c).launched_at
+        local = s.scalar(text("SELECT l.number FROM locals l JOIN members m ON m.local_id = l.id"
+                              " GROUP BY 1 ORDER BY count(*) DESC OFFSET 5 LIMIT 1"))  # fmt: skip
+    since, until = launched - timedelta(days=1), launched + timedelta(days=2)
+    params = {**PARAMS, "c": c, "local": local, "since": since, "until": until}
+
+    def plain(name: str):
+        return lambda s: s.execute(sql(CONSOLE_BASELINES[name]), params).all()
+
+    def page(s):
+        v = campaign_view(s, s.get(Campaign, c))
+        st = v.stats
+        return [(st["members"], st["sent"], st["delivered"], st["failed"],
+                 sum(e["count"] for e in v.errors), st["replied"])]  # fmt: skip
+
+    def per_campaign(s):
+        r = engagement(s, "campaign")
+        keys = ("members", "texted", "delivered", "failed", "replied")
+        rows = [(x["campaign_id"], *(x[k] for k in keys)) for x in r["rows"]]
+        return [*rows, (None, *(r["total"][k] for k in keys))]
+
+    def filtered(s):
+        f = ReportFilter(campaign_id=c, local=local, since=since, until=until)
+        (row,) = engagement(s, "local", f)["rows"] or [dict.fromkeys(MEASURES, 0)]
+        return [tuple(row[k] for k in ("members", "texted", "delivered", "failed", "replied"))]
+
+    cases = [
+        ("campaign list (newest 25)", "list",
+         lambda s: [(x.campaign.id, x.counts.total or None, x.counts.sent or None)
+                    for x in list_campaigns(s, limit=25).campaigns]),
+        (f"a campaign's page (campaign {c})", "page", page),
+        ("per-campaign report with its total", "per-campaign", per_campaign),
+        (f"per-local: campaign {c}, local {local}, 3 days", "filtered", filtered),
+    ]  # fmt: skip
+    print(f"console and filtered reports (target under {TARGET_MS:.0f} ms each):")
+    bad = False
+    for label, name, fn in cases:
+        base_ms, _, theirs = timed(sessions, plain(name), max(1, runs // 2))
+        ms, n, ours = timed(sessions, fn, runs)
+        same = sorted(map(tuple, theirs), key=str) == sorted(map(tuple, ours), key=str)
+        bad = bad or not same
+        verdict = "meets" if ms < TARGET_MS else "MISSES"
+        print(f"  {label:<40}: {ms:8.1f} ms vs the plain query {base_ms:8.1f} ms "
+              f"({ms / base_ms:.3f}x; median of {n}); {verdict}; "
+              f"{'counts match' if same else 'MISMATCH'}")  # fmt: skip
+        if not same:
+            print(f"    textbank {sorted(ours, key=str)[:3]}")
+            print(f"    plain    {sorted(theirs, key=str)[:3]}")
+    return bad
 
 
 if __name__ == "__main__":

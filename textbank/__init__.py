@@ -34,7 +34,17 @@ def create_app(settings: Settings | None = None) -> Flask:
     from flask_wtf.csrf import CSRFProtect
 
     from textbank import api, cli, web, webhooks
-    from textbank.web import auth, dashboard, database, errors, members, optouts, people, redis_ext
+    from textbank.web import (
+        auth,
+        campaigns,
+        dashboard,
+        database,
+        errors,
+        members,
+        optouts,
+        people,
+        redis_ext,
+    )
 
     app.extensions["textbank.settings"] = settings
     database.init_app(app, settings)
@@ -51,5 +61,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     dashboard.init_app(app)
     for console in (members, optouts, people, errors):
         console.init_app(app)
+    campaigns.init_app(app)
     cli.init_app(app)
     return app

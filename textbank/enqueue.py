@@ -79,6 +79,21 @@ def launch(connection: redis.Redis, campaign_id: int) -> bool:
     return True
 
 
+def scheduled_launch_job_id(campaign_id: int, when: datetime) -> str:
+    return f"textbank-scheduled-launch-{campaign_id}-{int(when.timestamp())}"
+
+
+def scheduled_launch(connection: redis.Redis, campaign_id: int, when: datetime) -> None:
+    """Put a campaign's launch on RQ's scheduler for `when`; the job checks it still holds."""
+    queue(QueueName.DEFAULT, connection).enqueue_at(
+        when, f"{JOBS}.launch_scheduled", campaign_id, when.isoformat(),
+        job_id=scheduled_launch_job_id(campaign_id, when),
+        retry=Retry(max=3, interval=[10, 60, 300]),
+        description=f"launch campaign {campaign_id} as scheduled for {when.isoformat()}",
+    )  # fmt: skip
+    log.info("campaign %s: launch scheduled for %s", campaign_id, when.isoformat())
+
+
 # --- sends ------------------------------------------------------------------------------
 
 

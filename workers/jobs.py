@@ -6,10 +6,13 @@ import logging
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
+
 from textbank import enqueue
 from textbank.blasts.launch import (
     BUCKET,
     LAUNCH_ALIVE_TTL,
+    begin_launch,
     ensure_launchable,
     launch_alive_key,
     snapshot_audience,
@@ -17,9 +20,10 @@ from textbank.blasts.launch import (
 from textbank.blasts.sender import SendOptions
 from textbank.blasts.sender import send_bucket as send_bucket_rows
 from textbank.blasts.sweeper import sweep
+from textbank.campaigns.editing import is_due
 from textbank.campaigns.lifecycle import CampaignError
 from textbank.members import uploads
-from textbank.models import Campaign, DigestSchedule, utcnow
+from textbank.models import Campaign, CampaignStatus, DigestSchedule, utcnow
 from textbank.replies.handling import policy_from_settings, reprocess_stored
 from textbank.reports.digests import start_digest
 from textbank.twilio.clients import rest_client
@@ -83,12 +87,49 @@ def sweep_campaigns() -> dict:
     result = asdict(report)
     with ctx.sessions() as session:
         result["digests_scheduled"] = enqueue.overdue_digests(ctx.redis, session)
+    result["scheduled_launches"] = launch_overdue_scheduled()
     result["replies_reprocessed"] = reprocess_stored(
         ctx.sessions, policy_from_settings(ctx.settings), utcnow(), ctx.redis
     )
     if any(result.values()):
         log.info("sweep: %s", result)
     return result
+
+
+def launch_scheduled(campaign_id: int, when_iso: str) -> dict:
+    """Launch a campaign at its scheduled time, unless it was rescheduled, launched or
+    archived since; the snapshot runs here, already off any web request."""
+    ctx = context.get()
+    when = datetime.fromisoformat(when_iso)
+    with ctx.sessions.begin() as session:
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is None or not is_due(campaign, when):
+            return {"campaign": campaign_id, "skipped": "no longer scheduled for this time"}
+        try:
+            ensure_launchable(session, campaign)
+        except CampaignError as exc:
+            log.warning("scheduled launch of campaign %s: %s", campaign_id, exc)
+            return {"campaign": campaign_id, "skipped": str(exc)}
+        begin_launch(session, campaign, utcnow())
+    log.info("campaign %s: launching as scheduled for %s", campaign_id, when_iso)
+    return launch_campaign(campaign_id)
+
+
+def launch_overdue_scheduled() -> int:
+    """Start scheduled launches whose time passed without their job (Redis lost it)."""
+    ctx = context.get()
+    with ctx.sessions() as session:
+        due = session.execute(
+            select(Campaign.id, Campaign.scheduled_at).where(
+                Campaign.status == CampaignStatus.DRAFT,
+                Campaign.archived_at.is_(None),
+                Campaign.scheduled_at <= utcnow() - timedelta(minutes=2),
+            )
+        )
+        overdue = [(cid, when) for cid, when in due.all() if when is not None]
+    for campaign_id, when in overdue:
+        enqueue.scheduled_launch(ctx.redis, campaign_id, when)
+    return len(overdue)
 
 
 def send_digest(schedule_id: int, slot_iso: str) -> dict:

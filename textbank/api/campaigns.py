@@ -16,6 +16,7 @@ from textbank.campaigns.lifecycle import (
     get_campaign,
     set_paused,
 )
+from textbank.campaigns.listing import list_campaigns
 from textbank.models import utcnow
 from textbank.web import redis_ext
 from textbank.web.database import db
@@ -38,6 +39,24 @@ def create():
         raise ApiError(str(exc), 400) from exc
     session.commit()
     return jsonify(campaign_to_dict(campaign)), 201
+
+
+@bp.get("/campaigns")
+@require_role(*MANAGERS)
+def index():
+    """Campaigns newest first; filters state, kind, mode; cursor paging with after/limit."""
+    args = request.args
+    limit = args.get("limit", "50")
+    if not limit.isdigit():
+        raise ApiError(f"limit must be a number, got {limit!r}", 400)
+    try:
+        page = list_campaigns(
+            db(), state=args.get("state") or None, kind=args.get("kind") or None,
+            mode=args.get("mode") or None, limit=int(limit), after=args.get("after") or None,
+        )  # fmt: skip
+    except CampaignError as exc:
+        raise ApiError(str(exc), 400) from exc
+    return jsonify(campaigns=[c.to_dict() for c in page.campaigns], next=page.next_cursor)
 
 
 @bp.get("/campaigns/<int:campaign_id>")

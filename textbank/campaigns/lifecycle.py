@@ -7,12 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import distinct, func, select
+from sqlalchemy import distinct, func, select, union
 from sqlalchemy.orm import Session
 
 from textbank.campaigns.audience import audience_size, normalize_audience
+from textbank.campaigns.counts import message_counts
 from textbank.campaigns.rendering import TemplateError, check_template, measure, render
-from textbank.engagement.marks import CONVERSATIONAL
 from textbank.members.fields import FieldError, normalize_language
 from textbank.models import (
     VOLUNTEER_OUTCOME,
@@ -21,12 +21,12 @@ from textbank.models import (
     CampaignStatus,
     Channel,
     InboundMessage,
-    Member,
     OutboundMessage,
     Outcome,
 )
 from textbank.replies.keywords import fold
-from textbank.twilio.codes import NOT_DELIVERED, UNFINISHED, MessageStatus
+from textbank.reports.measures import CONVERSATIONAL, campaign_opt_outs
+from textbank.twilio.codes import UNFINISHED, MessageStatus
 
 _OUTCOME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 SAMPLE_MEMBER = {
@@ -117,7 +117,27 @@ def validate_campaign(data: Mapping) -> dict:
         "audience": audience,
         "keywords": keywords,
         "replies": replies,
+        "goals": validate_goals(data.get("goals")),
     }
+
+
+GOALS = ("conversation", "action", "activist")
+
+
+def validate_goals(value: object) -> dict[str, float]:
+    """Shares of the audience aimed for, each above 0 and at most 1; missing ones default."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise CampaignError('goals must be an object like {"action": 0.5}')
+    out = {}
+    for name, share in value.items():
+        if name not in GOALS:
+            raise CampaignError(f"goals.{name}: use {', '.join(GOALS)}")
+        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1:
+            raise CampaignError(f"goals.{name} must be a share above 0 and at most 1, like 0.5")
+        out[name] = float(share)
+    return out
 
 
 def describe_audience(audience: dict[str, list[str]]) -> str:
@@ -171,7 +191,10 @@ def campaign_to_dict(campaign: Campaign) -> dict:
         "audience": campaign.audience,
         "keywords": campaign.keywords,
         "replies": campaign.replies,
+        "goals": campaign.goals or {},
         "status": campaign.status,
+        "scheduled_at": campaign.scheduled_at.isoformat() if campaign.scheduled_at else None,
+        "archived_at": campaign.archived_at.isoformat() if campaign.archived_at else None,
         "created_at": campaign.created_at.isoformat(),
         "launched_at": campaign.launched_at.isoformat() if campaign.launched_at else None,
         "completed_at": campaign.completed_at.isoformat() if campaign.completed_at else None,
@@ -234,50 +257,50 @@ def snapshot_progress(campaign: Campaign) -> dict:
 
 def campaign_stats(session: Session, campaign: Campaign) -> dict:
     """The contract's stats: where every member of the blast stands."""
-    counts = status_counts(session, campaign.id)
-    # Sent means Twilio accepted it (it has a SID), whatever the carrier did next.
-    sent, segments = session.execute(
-        select(func.count(), func.coalesce(func.sum(OutboundMessage.segments), 0)).where(
-            OutboundMessage.campaign_id == campaign.id,
-            OutboundMessage.twilio_sid.is_not(None),
-        )
-    ).one()
-    c = lambda *statuses: sum(counts.get(s, 0) for s in statuses)  # noqa: E731
+    counts = message_counts(session, [campaign.id])[campaign.id]
     return {
         "status": campaign.status,
-        "audience": sum(counts.values())
+        "audience": counts.total
         + campaign.skipped_opted_out
         + campaign.skipped_invalid
         + campaign.skipped_duplicate,
-        "queued": c(MessageStatus.PENDING, MessageStatus.SENDING),
-        "sent": sent,
-        "delivered": c(MessageStatus.DELIVERED),
-        "failed": c(*NOT_DELIVERED),
-        "deferred": c(MessageStatus.DEFERRED),
+        "members": counts.total,  # as in the per-campaign report: the texts its launch wrote
+        "queued": counts.queued,
+        # Sent means Twilio accepted it (it has a SID), whatever the carrier did next.
+        "sent": counts.sent,
+        "delivered": counts.delivered,
+        "failed": counts.failed,
+        "deferred": counts.deferred,
         "skipped": {
-            "opted_out": campaign.skipped_opted_out + c(MessageStatus.SKIPPED),
+            "opted_out": campaign.skipped_opted_out + counts.of(MessageStatus.SKIPPED),
             "invalid": campaign.skipped_invalid,
             "duplicate": campaign.skipped_duplicate,
         },
-        "segments": segments,
+        "segments": counts.segments,
         "snapshot": snapshot_progress(campaign),
         **reply_stats(session, campaign),
     }
 
 
 def reply_stats(session: Session, campaign: Campaign) -> dict:
-    """Who answered this campaign, acted on it, volunteered, or is now opted out."""
+    """Who answered this campaign, acted on it, volunteered, or opted out in answer to it."""
     replied = session.scalar(
         select(func.count(distinct(InboundMessage.member_id))).where(
             InboundMessage.campaign_id == campaign.id,
             InboundMessage.classification.in_(CONVERSATIONAL),
         )
     )
-    opted_out_rows = session.scalar(
-        select(func.count())
-        .select_from(OutboundMessage)
-        .join(Member, Member.id == OutboundMessage.member_id)
-        .where(OutboundMessage.campaign_id == campaign.id, Member.opted_out_at.is_not(None))
+    opted_out = session.scalar(
+        select(func.count()).select_from(
+            union(
+                select(InboundMessage.member_id).where(
+                    InboundMessage.campaign_id == campaign.id, *campaign_opt_outs(InboundMessage)
+                ),
+                select(OutboundMessage.member_id).where(
+                    OutboundMessage.campaign_id == campaign.id, *campaign_opt_outs(OutboundMessage)
+                ),
+            ).subquery()
+        )
     )
     by_outcome = dict(
         session.execute(
@@ -289,7 +312,7 @@ def reply_stats(session: Session, campaign: Campaign) -> dict:
     volunteers = by_outcome.pop(VOLUNTEER_OUTCOME, 0)
     return {
         "replied": replied,
-        "opted_out": campaign.skipped_opted_out + (opted_out_rows or 0),
+        "opted_out": opted_out,
         "volunteers": volunteers,
         "actions": by_outcome,
     }

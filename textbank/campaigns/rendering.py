@@ -168,3 +168,12 @@ def measure(text: str) -> SegmentInfo:
     # Characters outside the Basic Multilingual Plane (emoji) are a UTF-16 surrogate pair.
     code_units = [2 if ord(ch) > 0xFFFF else 1 for ch in text]
     return SegmentInfo(Encoding.UCS2, _pack(code_units, UCS2_SINGLE, UCS2_PART), sum(code_units))
+
+
+def ucs2_characters(text: str) -> list[str]:
+    """The characters that force a text into UCS-2 (70 characters a segment, not 160)."""
+    seen: list[str] = []
+    for ch in text:
+        if ch not in _GSM_BASIC and ch not in _GSM_EXTENSION and ch not in seen:
+            seen.append(ch)
+    return seen

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from textbank.db import Executor, among, dialect_name
 from textbank.models import Classification, Member, table
+from textbank.reports.measures import CONVERSATIONAL as _CONVERSATIONAL
 from textbank.twilio.codes import MessageStatus
 
 M = table(Member)
@@ -26,10 +27,8 @@ class Step(StrEnum):
     VOLUNTEERED = "volunteered"
 
 
-# Replies that are a conversation; an opt-out or opt-in is not one.
-CONVERSATIONAL = tuple(
-    c for c in Classification if c not in (Classification.OPT_OUT, Classification.OPT_IN)
-)
+# Replies that are a conversation: defined with the report's measures, in one place.
+CONVERSATIONAL = tuple(Classification(c) for c in _CONVERSATIONAL)
 
 
 def mark(session: Session, member_ids: Iterable[int], step: Step, now: datetime) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from textbank.models.base import Base, UTCDateTime, utcnow
@@ -63,6 +63,28 @@ class Campaign(Base):
     skipped_opted_out: Mapped[int] = mapped_column(default=0)
     skipped_invalid: Mapped[int] = mapped_column(default=0)
     skipped_duplicate: Mapped[int] = mapped_column(default=0)
+    # When a scheduled launch is due; a draft with one shows as scheduled.
+    scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CampaignMessageCount(Base):
+    """How many of a campaign's texts are in each status, kept by database triggers.
+
+    Sum over shard (each PostgreSQL backend writes its own rows, so writers never wait on
+    each other); `sent` splits texts Twilio accepted (they have a SID) from the rest.
+    """
+
+    __tablename__ = "campaign_message_counts"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    sent: Mapped[bool] = mapped_column(primary_key=True)
+    shard: Mapped[int] = mapped_column(primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
+    segments: Mapped[int] = mapped_column(BigInteger)
 
 
 class DigestSchedule(Base):
@@ -89,6 +111,15 @@ class OutboundMessage(Base):
         UniqueConstraint("campaign_id", "member_id"),
         Index("ix_outbound_messages_campaign_status", "campaign_id", "status", "id"),
         Index("ix_outbound_messages_member_created", "member_id", "created_at"),
+        # Only texts with an error: a campaign's delivery errors and carrier opt-outs.
+        Index(
+            "ix_outbound_messages_campaign_error",
+            "campaign_id",
+            "error_code",
+            "member_id",
+            postgresql_where=text("error_code IS NOT NULL"),
+            sqlite_where=text("error_code IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

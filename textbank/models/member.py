@@ -79,6 +79,10 @@ class Member(Base):
         return [row.tag for row in self.tag_rows]
 
 
+# A local's members by id, from the index alone (reports filtered to one local).
+Index("ix_members_local_member", Member.local_id, Member.id)
+
+
 class MemberTag(Base):
     """One tag on one member; a table of its own so audiences can filter by tag."""
 

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, distinct, func, select
+from sqlalchemy import ColumnElement, and_, distinct, func, literal, select, tuple_, union
 from sqlalchemy.orm import Session
 
-from textbank.engagement.marks import CONVERSATIONAL
+from textbank.campaigns.counts import all_message_counts, message_counts
+from textbank.db import dialect_name
 from textbank.members.fields import normalize_local
 from textbank.models import (
     VOLUNTEER_OUTCOME,
@@ -21,7 +22,11 @@ from textbank.models import (
     OutboundMessage,
     Outcome,
 )
+from textbank.reports.measures import CONVERSATIONAL, campaign_opt_outs
 from textbank.twilio.codes import NOT_DELIVERED, MessageStatus
+
+ALL = "all"  # _recount's grouping for one row over every campaign: a report's total
+TOTAL = "total"  # _recount's key for that total when it comes with the rows (rollup)
 
 # Every member a 1-on-1 conversation; half take an action; one in ten become activists.
 DEFAULT_GOALS = {"conversation": 1.0, "action": 0.5, "activist": 0.1}
@@ -72,7 +77,7 @@ def _row(measures: dict[str, int], goals: dict[str, float]) -> dict:
     return row
 
 
-def _in_range(column: ColumnElement, f: ReportFilter) -> list:
+def _in_range(column: Any, f: ReportFilter) -> list:
     clauses = []
     if f.since:
         clauses.append(column >= f.since)
@@ -99,50 +104,97 @@ def _fast_by_local(session: Session) -> dict[int | None, dict[str, int]]:
     return {r[0]: dict(zip(MEASURES, r[1:], strict=True)) for r in rows}
 
 
-def _recount(session: Session, by: str, f: ReportFilter) -> dict[int | None, dict[str, int]]:
-    """Distinct members per measure straight from the event tables (filters, recounts)."""
-    out: dict = defaultdict(dict)
-    local_number = f.local_number()
-    for_local = [Local.number == local_number] if local_number else []
+def _recount(
+    session: Session, by: str, f: ReportFilter, texts: bool = True, rollup: bool = False
+) -> dict[int | str | None, dict[str, int]]:
+    """Distinct members per measure straight from the event tables (filters, recounts).
 
-    def run(measure: str, table, member_col, campaign_col, where: list, time_col=None) -> None:
-        key = M.local_id if by == "local" else campaign_col
-        query = select(key, func.count(distinct(member_col))).select_from(table)
-        if table is not M:
+    by is "local", "campaign", or ALL: one group (key None) counting each member once
+    across every campaign, the per-campaign report's total. With `rollup` (by campaign,
+    on PostgreSQL) the same queries also count that total, under the key TOTAL, from the
+    same pass (GROUPING SETS) for the measures taken from replies and outcomes.
+    """
+    out: dict = defaultdict(dict)
+    rollup = rollup and by == "campaign" and dialect_name(session) == "postgresql"
+    local_number = f.local_number()
+    # The local's id, looked up first: with it the planner walks that local's members by
+    # index instead of guessing how many a join through locals would find.
+    local_id = None
+    if local_number:
+        local_id = session.scalar(select(Local.id).where(Local.number == local_number)) or -1
+
+    def grouping(campaign_col) -> list:
+        if by == "local":
+            return [M.local_id]
+        return [campaign_col] if by == "campaign" else []
+
+    def scoped(query, table, member_col, campaign_col, time_col=None):
+        if table is not M and (local_id or by == "local"):
             query = query.join(M, M.id == member_col)
-        query = query.outerjoin(Local, Local.id == M.local_id).where(*where, *for_local)
+        if local_id:
+            query = query.where(M.local_id == local_id)
         if f.campaign_id is not None and campaign_col is not None:
             query = query.where(campaign_col == f.campaign_id)
         if time_col is not None:
             query = query.where(*_in_range(time_col, f))
-        if by == "campaign":
+        if by != "local" and campaign_col is not None:
             query = query.where(campaign_col.is_not(None))
-        for group, count in session.execute(query.group_by(key)):
-            out[group][measure] = count
+        return query
+
+    def grouped(query, key: list):
+        return (
+            query.group_by(func.grouping_sets(*key, tuple_())) if rollup else query.group_by(*key)
+        )
+
+    def slot(group: list):
+        # A campaign's key is never NULL (filtered out), so a NULL one is the rollup's total.
+        value = group[0] if group else None
+        return TOTAL if rollup and value is None else value
+
+    def run(measure: str, table, member_col, campaign_col, where: list, time_col=None) -> None:
+        key = grouping(campaign_col)
+        query = select(*key, func.count(distinct(member_col))).select_from(table).where(*where)
+        query = scoped(query, table, member_col, campaign_col, time_col)
+        for *group, count in session.execute(grouped(query, key)):
+            out[slot(group)][measure] = count
 
     one_pass = by == "campaign" and not (local_number or f.since or f.until)
-    if one_pass:
-        # One row per member and campaign (a unique key), so plain counts are distinct
-        # counts: one pass over the messages, no join to members.
-        query = select(
-            OUT.campaign_id,
-            func.count(),
-            func.count(OUT.twilio_sid),
-            func.count().filter(OUT.status == MessageStatus.DELIVERED),
-            func.count().filter(OUT.status.in_(NOT_DELIVERED)),
-        ).group_by(OUT.campaign_id)
-        if f.campaign_id is not None:
-            query = query.where(OUT.campaign_id == f.campaign_id)
-        for campaign_id, members, texted, delivered, failed in session.execute(query):
-            out[campaign_id].update(members=members, texted=texted, delivered=delivered,
-                                    failed=failed)  # fmt: skip
+    if not texts:
+        pass  # the caller has the measures taken from the texts another way
+    elif one_pass:
+        # One row per member and campaign (a unique key), so the counters the database
+        # keeps per campaign and status are distinct counts of members.
+        counts = (
+            message_counts(session, [f.campaign_id])
+            if f.campaign_id is not None
+            else all_message_counts(session)
+        )
+        for campaign_id, c in counts.items():
+            out[campaign_id].update(members=c.total, texted=c.sent, delivered=c.delivered,
+                                    failed=c.failed)  # fmt: skip
     else:
-        run("texted", OUT, OUT.member_id, OUT.campaign_id, [OUT.twilio_sid.is_not(None)],
-            OUT.sent_at)  # fmt: skip
-        run("delivered", OUT, OUT.member_id, OUT.campaign_id,
-            [OUT.status == MessageStatus.DELIVERED], OUT.delivered_at)  # fmt: skip
-        run("failed", OUT, OUT.member_id, OUT.campaign_id, [OUT.status.in_(NOT_DELIVERED)],
-            OUT.updated_at)  # fmt: skip
+        # One pass over the texts for every measure taken from them. Within one campaign
+        # a member has one text (a unique key), so plain counts are distinct counts there.
+        per_row = f.campaign_id is not None or by == "campaign"
+        key = grouping(OUT.campaign_id)
+
+        def n(*where) -> ColumnElement:
+            counted = func.count() if per_row else func.count(distinct(OUT.member_id))
+            return counted.filter(and_(*where)) if where else counted
+
+        query = select(
+            *key,
+            n(),
+            n(OUT.twilio_sid.is_not(None), *_in_range(OUT.sent_at, f)),
+            n(OUT.status == MessageStatus.DELIVERED, *_in_range(OUT.delivered_at, f)),
+            n(OUT.status.in_(NOT_DELIVERED), *_in_range(OUT.updated_at, f)),
+        ).select_from(OUT)
+        query = scoped(query, OUT, OUT.member_id, OUT.campaign_id).group_by(*key)
+        for *group, members, texted, delivered, failed in session.execute(query):
+            row = out[group[0] if group else None]
+            row.update(texted=texted, delivered=delivered, failed=failed)
+            if by != "local" or f.campaign_id is not None:
+                row["members"] = members  # a campaign's members: the texts its launch wrote
     run("replied", INB, INB.member_id, INB.campaign_id,
         [INB.classification.in_(CONVERSATIONAL)], INB.created_at)  # fmt: skip
     run("acted", OC, OC.member_id, OC.campaign_id, [OC.name != VOLUNTEER_OUTCOME], OC.created_at)
@@ -157,11 +209,65 @@ def _recount(session: Session, by: str, f: ReportFilter) -> dict[int | None, dic
     if by == "local" and f.campaign_id is None:
         run("members", M, M.id, None, [])
         run("opted_out", M, M.id, None, [M.opted_out_at.is_not(None)], M.opted_out_at)
-    else:  # a campaign's members are its audience: the rows its launch snapshotted
-        if not one_pass:
-            run("members", OUT, OUT.member_id, OUT.campaign_id, [])
-        run("opted_out", OUT, OUT.member_id, OUT.campaign_id, [M.opted_out_at.is_not(None)])
+        return out
+    # The texts' part walks each campaign's failed texts by index, not all texts.
+    ids = [f.campaign_id] if f.campaign_id is not None else _campaign_ids(session)
+    _campaign_opt_outs(session, out, grouping, scoped, ids, grouped, slot)
     return out
+
+
+def _campaign_total(session: Session, others: dict[str, int] | None) -> dict[str, int]:
+    """The per-campaign report's total, each member once, without walking every text.
+
+    The engagement firsts say who was ever texted, delivered or failed (a refused text
+    marks failed too); members in a campaign never texted (waiting, skipped) are the few
+    never-texted members with a text row. Replies, outcomes and opt-outs are recounted
+    from their own (small) tables.
+    """
+    # One pass over members; only those never texted are looked up among the texts, by
+    # the (member_id, created_at) index, to find the ones a campaign skipped or holds.
+    # LIMIT 1 keeps it a probe per member: as EXISTS the planner hashes all the texts.
+    in_a_campaign = (
+        select(literal(1)).where(OUT.member_id == M.id).limit(1).scalar_subquery().is_not(None)
+    )
+    texted, delivered, failed, never_texted = session.execute(
+        select(
+            func.count(M.first_texted_at),
+            func.count(M.first_delivered_at),
+            func.count(M.first_failed_at),
+            func.count().filter(M.first_texted_at.is_(None), in_a_campaign),
+        )
+    ).one()
+    if others is None:  # replies, outcomes, opt-outs over every campaign at once
+        others = _recount(session, ALL, ReportFilter(), texts=False).get(None, {})
+    return {**others, "members": texted + never_texted, "texted": texted,
+            "delivered": delivered, "failed": failed}  # fmt: skip
+
+
+def _campaign_ids(session: Session) -> list[int]:
+    return list(session.scalars(select(Campaign.id)))
+
+
+def _campaign_opt_outs(
+    session: Session, out: dict, grouping, scoped, ids: list[int], grouped, slot
+) -> None:
+    """Members who opted out in answer to a campaign: a STOP back, or the carrier's 21610."""
+    parts = []
+    for table, member_col, campaign_col, time_col in (
+        (INB, INB.member_id, INB.campaign_id, INB.created_at),
+        (OUT, OUT.member_id, OUT.campaign_id, OUT.updated_at),
+    ):
+        key = [k.label("grp") for k in grouping(campaign_col)]
+        query = select(*key, member_col.label("member_id")).select_from(table)
+        query = query.where(*campaign_opt_outs(table))
+        if table is OUT:
+            query = query.where(OUT.campaign_id.in_(ids))
+        parts.append(scoped(query, table, member_col, campaign_col, time_col))
+    both = union(*parts).subquery()
+    key = [both.c.grp] if "grp" in both.c else []
+    query = grouped(select(*key, func.count(distinct(both.c.member_id))), key)
+    for *group, count in session.execute(query):
+        out[slot(group)]["opted_out"] = count
 
 
 def engagement(session: Session, by: str, f: ReportFilter | None = None) -> dict:
@@ -169,7 +275,11 @@ def engagement(session: Session, by: str, f: ReportFilter | None = None) -> dict
     if by not in ("local", "campaign"):
         raise ValueError("by must be local or campaign")
     f = f or ReportFilter()
-    counts = _fast_by_local(session) if by == "local" and f.is_empty else _recount(session, by, f)
+    if by == "local" and f.is_empty:
+        counts: dict = _fast_by_local(session)
+    else:
+        counts = _recount(session, by, f, rollup=by == "campaign" and f.is_empty)
+    rolled_up = counts.pop(TOTAL, None)
     rows = []
     if by == "local":
         locals_: dict[int | None, str] = dict(session.execute(select(Local.id, Local.number)).all())
@@ -187,11 +297,13 @@ def engagement(session: Session, by: str, f: ReportFilter | None = None) -> dict
             campaign = campaigns.get(campaign_id)
             if campaign is None:
                 continue
-            if f.local is None and not (f.since or f.until):
-                measures["members"] = measures.get("members", 0) + campaign.skipped_opted_out
-                measures["opted_out"] = measures.get("opted_out", 0) + campaign.skipped_opted_out
             rows.append({"campaign": campaign.name, "campaign_id": campaign.id,
                          **_row(measures, goals_of(campaign))})  # fmt: skip
         rows.sort(key=lambda r: r["campaign_id"])
-    total = {m: sum(r[m] for r in rows) for m in MEASURES}
+    if by == "local":  # each member is in one local, so the rows add up
+        total = {m: sum(r[m] for r in rows) for m in MEASURES}
+    elif f.is_empty:  # a member texted by two campaigns is one member, not two
+        total = _campaign_total(session, rolled_up)
+    else:
+        total = _recount(session, ALL, f).get(None, {})
     return {"rows": rows, "total": _row(total, DEFAULT_GOALS)}

@@ -11,6 +11,7 @@ from textbank.models import Campaign, Local
 from textbank.reports.dashboard import MAX_DAYS, error_breakdown, timeline
 from textbank.reports.engagement import ReportFilter, engagement
 from textbank.reports.formats import ReportArgsError, report_filter, to_csv
+from textbank.reports.measures import MEASURES
 from textbank.web import settings
 from textbank.web.auth import MANAGERS, login_required, secure_headers
 from textbank.web.database import db
@@ -95,6 +96,7 @@ def index():
         errors=error_breakdown(session, f.campaign_id, local=f.local, since=f.since, until=f.until),
         activity=[{**row, "day": row["day"].isoformat()} for row in activity],
         org_name=settings().org_name,
+        measures=MEASURES,
     )
 
 

@@ -1,0 +1,102 @@
+"""Changing a campaign: edit a draft, schedule it, duplicate it, archive it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from textbank.campaigns.lifecycle import CampaignError, check_audience, validate_campaign
+from textbank.campaigns.watching import new_members
+from textbank.models import Campaign, CampaignStatus
+
+BUSY = (CampaignStatus.LAUNCHING, CampaignStatus.SENDING)
+
+
+def update_campaign(session: Session, campaign: Campaign, data: Mapping) -> Campaign:
+    """Rewrite a draft from a full definition; a launched campaign's texts are fixed."""
+    if campaign.status != CampaignStatus.DRAFT:
+        raise CampaignError(f"campaign {campaign.id} is {campaign.status}: only a draft changes")
+    values = validate_campaign(data)
+    check_audience(session, values["audience"])
+    for key, value in values.items():
+        setattr(campaign, key, value)
+    return campaign
+
+
+def duplicate_campaign(session: Session, campaign: Campaign) -> Campaign:
+    """A new draft with the same script, audience, keywords and goals."""
+    copy = Campaign(
+        name=f"Copy of {campaign.name}"[:200],
+        kind=campaign.kind,
+        channel=campaign.channel,
+        message=campaign.message,
+        translations=dict(campaign.translations),
+        audience=dict(campaign.audience),
+        keywords=dict(campaign.keywords),
+        replies=dict(campaign.replies),
+        goals=dict(campaign.goals or {}),
+        status=CampaignStatus.DRAFT,
+    )
+    for name in ("mode", "survey"):  # fields other consoles add, copied when present
+        if hasattr(campaign, name) and hasattr(copy, name):
+            setattr(copy, name, getattr(campaign, name))
+    session.add(copy)
+    session.flush()
+    return copy
+
+
+def set_archived(campaign: Campaign, archived: bool, now: datetime) -> None:
+    """Archive a campaign that is not texting anyone (it leaves the list), or bring it back."""
+    if archived and campaign.status in BUSY:
+        raise CampaignError(f"campaign {campaign.id} is {campaign.status}: pause it first")
+    if archived:
+        campaign.scheduled_at = None  # an archived draft must not launch by itself
+    campaign.archived_at = now if archived else None
+
+
+def schedule(campaign: Campaign, when: datetime | None, now: datetime) -> None:
+    """Launch a draft at `when` (None cancels); at least a minute ahead, within a year."""
+    if campaign.status != CampaignStatus.DRAFT or campaign.archived_at is not None:
+        raise CampaignError(
+            f"campaign {campaign.id} is {campaign.status}: only a draft is scheduled"
+        )
+    if when is not None:
+        if when.tzinfo is None:
+            raise CampaignError("the launch time needs a time zone")
+        if when < now + timedelta(minutes=1):
+            raise CampaignError("the launch time has passed: pick one at least a minute ahead")
+        if when > now + timedelta(days=366):
+            raise CampaignError("the launch time is more than a year ahead")
+    campaign.scheduled_at = when
+
+
+def reopen_for_new_members(session: Session, campaign: Campaign) -> int:
+    """Let the launch's snapshot carry on past where it stopped, for members who joined the
+    audience since; returns how many. The snapshot's one row per member and campaign (a
+    unique key) means nobody already texted is texted again."""
+    if campaign.status not in (CampaignStatus.SENDING, CampaignStatus.COMPLETED):
+        hint = {
+            CampaignStatus.DRAFT.value: "launch it first",
+            CampaignStatus.PAUSED.value: "resume it first",
+        }.get(campaign.status, "wait for its launch to finish")
+        raise CampaignError(f"campaign {campaign.id} is {campaign.status}: {hint}")
+    added = new_members(session, campaign)
+    if added:
+        # Snapshotting again from the cursor; the audience is counted afresh for progress.
+        campaign.status = CampaignStatus.LAUNCHING
+        campaign.completed_at = None
+        campaign.snapshotted_at = None
+        campaign.audience_size = None
+    return added
+
+
+def is_due(campaign: Campaign, when: datetime) -> bool:
+    """A scheduled launch for `when` still stands: a draft, not archived, not moved."""
+    return (
+        campaign.status == CampaignStatus.DRAFT
+        and campaign.archived_at is None
+        and campaign.scheduled_at is not None
+        and abs((campaign.scheduled_at - when).total_seconds()) < 1
+    )

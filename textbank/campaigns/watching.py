@@ -1,0 +1,109 @@
+"""A campaign's live page: where its texts stand, when deferred ones go, what came back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from textbank.campaigns.audience import audience_filter
+from textbank.campaigns.lifecycle import campaign_stats
+from textbank.campaigns.listing import CampaignState, replies_waiting, state_of
+from textbank.models import Campaign, CampaignStatus, Member, OutboundMessage, utcnow
+from textbank.twilio.codes import MessageStatus, error_meaning
+
+OUT = OutboundMessage
+
+
+@dataclass
+class CampaignView:
+    campaign: Campaign
+    state: str
+    stats: dict
+    deferred_until: list[tuple[datetime, int]]  # when deferred texts go, and how many
+    errors: list[dict]
+    replies_waiting: int
+    new_members: int  # joined the audience since launch, not texted yet
+    changing: bool  # worth watching: texts still going, or receipts still coming in
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.campaign.id,
+            "state": self.state,
+            **self.stats,
+            "deferred_until": [{"at": at.isoformat(), "count": n} for at, n in self.deferred_until],
+            "errors": self.errors,
+            "replies_waiting": self.replies_waiting,
+            "new_members": self.new_members,
+        }
+
+
+def deferred_schedule(session: Session, campaign_id: int, limit: int = 12) -> list:
+    """(when, how many) of the deferred texts: each send window's opening in a zone."""
+    rows = session.execute(
+        select(OUT.send_after, func.count())
+        .where(OUT.campaign_id == campaign_id, OUT.status == MessageStatus.DEFERRED)
+        .group_by(OUT.send_after)
+        .order_by(OUT.send_after)
+        .limit(limit)
+    )
+    return [(at, n) for at, n in rows if at is not None]
+
+
+def campaign_errors(session: Session, campaign_id: int) -> list[dict]:
+    """[{code, meaning, count}] of its texts that were not delivered, most frequent first.
+
+    The index of texts with an error answers it alone, not the campaign's every text.
+    """
+    rows = session.execute(
+        select(OUT.error_code, func.count())
+        .where(OUT.campaign_id == campaign_id, OUT.error_code.is_not(None))
+        .group_by(OUT.error_code)
+    )
+    errors = [{"code": code, "meaning": error_meaning(code), "count": n} for code, n in rows]
+    errors.sort(key=lambda e: (-int(e["count"] or 0), int(e["code"] or 0)))
+    return errors
+
+
+def new_members(session: Session, campaign: Campaign) -> int:
+    """Audience members who joined after the launch's snapshot (a later import), not opted
+    out: the ones "Text new members" would add. Counted along the primary key."""
+    if campaign.launched_at is None or campaign.status == CampaignStatus.LAUNCHING:
+        return 0
+    return session.scalar(  # type: ignore[return-value]  # a count is never NULL
+        select(func.count()).where(
+            Member.id > campaign.snapshot_cursor,
+            Member.opted_out_at.is_(None),
+            *audience_filter(campaign.audience),
+        )
+    )
+
+
+RECEIPTS_WAIT = timedelta(hours=1)  # carriers' receipts mostly come within minutes
+
+
+def is_changing(campaign: Campaign, state: str, stats: dict, now: datetime) -> bool:
+    if state in (CampaignState.SCHEDULED, CampaignStatus.LAUNCHING, CampaignStatus.SENDING):
+        return True
+    if stats["queued"]:
+        return True
+    awaiting = stats["sent"] - stats["delivered"] - stats["failed"]
+    finished = campaign.completed_at
+    return awaiting > 0 and finished is not None and now - finished < RECEIPTS_WAIT
+
+
+def campaign_view(session: Session, campaign: Campaign) -> CampaignView:
+    state = state_of(campaign)
+    stats = campaign_stats(session, campaign)
+    return CampaignView(
+        campaign=campaign,
+        state=state,
+        stats=stats,
+        changing=is_changing(campaign, state, stats, utcnow()),
+        deferred_until=deferred_schedule(session, campaign.id),
+        errors=campaign_errors(session, campaign.id),
+        replies_waiting=replies_waiting(session, [campaign.id]).get(campaign.id, 0),
+        new_members=new_members(session, campaign),
+    )

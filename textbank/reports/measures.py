@@ -1,0 +1,109 @@
+"""What each count means: the one definition every page, export and query refers to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textbank.models import Classification, InboundMessage, OutboundMessage
+from textbank.twilio.codes import UNSUBSCRIBED
+
+
+@dataclass(frozen=True)
+class Measure:
+    label: str
+    definition: str
+    short: str = ""  # the same, for one campaign, in a line under its count
+
+    @property
+    def for_campaign(self) -> str:
+        return self.short or self.definition
+
+
+# Replies that are a conversation. STOP, START, HELP and a leader's STATS are not: a
+# follow-up once showed a 100% conversation rate with two opt-outs among eight replies.
+CONVERSATIONAL: tuple[str, ...] = (Classification.KEYWORD, Classification.CONVERSATION)
+# How a campaign's texts can draw an opt-out: the member texts an opt-out word back, or the
+# carrier answers the campaign's text with "unsubscribed" (Twilio error 21610).
+OPT_OUT_REPLY = Classification.OPT_OUT
+OPT_OUT_ERROR = UNSUBSCRIBED
+
+MEASURES: dict[str, Measure] = {
+    "members": Measure(
+        "Members",
+        "By local: members on file. For a campaign: the members its launch set out to text "
+        "(its audience minus those skipped); each member counts once.",
+        "The audience minus those skipped.",
+    ),
+    "texted": Measure(
+        "Texted",
+        "Members Twilio accepted a text for (the text has a message id), whatever the "
+        "carrier did next.",
+        "Accepted by Twilio, whatever the carrier did next.",
+    ),
+    "delivered": Measure("Delivered", "Members whose carrier confirmed a text delivered."),
+    "failed": Measure(
+        "Not delivered",
+        "Members whose text ended undelivered or failed; the delivery errors say why.",
+        "Undelivered or failed; the errors below say why.",
+    ),
+    "replied": Measure(
+        "Replied",
+        "Members who answered with a keyword (YES, SIGN, …) or words of their own. "
+        "STOP, START, HELP and STATS are not replies.",
+        "A keyword or words of their own; not STOP or HELP.",
+    ),
+    "acted": Measure(
+        "Acted",
+        "Members with an outcome other than volunteering: a keyword such as YES, a "
+        "volunteer's tag, a phone-bank or event result.",
+        "Members with an outcome other than volunteering.",
+    ),
+    "volunteers": Measure("Volunteered", "Members who signed up to volunteer."),
+    "opted_out": Measure(
+        "Opted out",
+        "By local: members opted out now. For a campaign: members who opted out in answer "
+        "to it (texted STOP or another opt-out word back, or their carrier reported them "
+        "unsubscribed when it texted them). A later START does not take them off a "
+        "campaign's count; members already opted out at launch are counted as skipped.",
+        "In answer to this campaign; a later START still counts.",
+    ),
+    "queued": Measure("Queued", "Texts waiting to be sent now, or being sent."),
+    "deferred": Measure(
+        "Deferred",
+        "Texts held until the member's own morning: outside the send window in their "
+        "time zone. They go by themselves when it opens.",
+        "Held for the member's morning; they go by themselves.",
+    ),
+    "skipped": Measure(
+        "Skipped",
+        "Audience members not texted: already opted out, an unusable phone, or a phone "
+        "another member of the audience already has.",
+        "Already opted out, or no usable phone.",
+    ),
+    "replies_waiting": Measure(
+        "Replies waiting", "Conversations from this campaign waiting for a volunteer."
+    ),
+    "segments": Measure(
+        "Segments", "What carriers bill: a long text, or one with accents, is several."
+    ),
+    "conversation_rate": Measure("Conversation rate", "Replied as a share of members."),
+    "action_rate": Measure("Action rate", "Acted as a share of members."),
+    "activist_rate": Measure("Activist rate", "Volunteered as a share of members."),
+}
+
+
+def campaign_opt_outs(table: type[InboundMessage] | type[OutboundMessage]) -> list:
+    """WHERE clauses of the replies, or texts, that are an opt-out in answer to a campaign.
+
+    The texts' error code finds them through the index of failed texts.
+    """
+    if table is InboundMessage:
+        return [
+            InboundMessage.classification == OPT_OUT_REPLY,
+            InboundMessage.member_id.is_not(None),
+        ]
+    return [OutboundMessage.error_code == OPT_OUT_ERROR]
+
+
+def definition(name: str) -> str:
+    return MEASURES[name].definition
