@@ -82,10 +82,10 @@ def test_import_build_launch_watch_and_read_the_same_counts(live, auth, tmp_path
         # Build it: the preview fills in real members and counts the audience as we type.
         page.get_by_label("Name", exact=True).fill("GOTV Local 1199")
         page.get_by_label("Message (English").fill(
-            "Hi {first_name}! Local {local} votes Tuesday. Reply YES to pledge, STOP to opt out."
+            "Hi {first_name}! {local} votes Tuesday. Reply YES to pledge, STOP to opt out."
         )
         page.get_by_label("Message in Spanish").fill(
-            "¡Hola {first_name}! El Local {local} vota el martes. Responde SI o STOP."
+            "¡Hola {first_name}! El {local} vota el martes. Responde SI o STOP."
         )
         page.get_by_label("Locals").fill("1199")
         page.get_by_label("Keyword 1", exact=True).fill("YES")

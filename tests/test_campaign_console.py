@@ -44,8 +44,8 @@ def _form(client, **fields) -> dict:
     page = client.get("/campaigns/new")
     data = {
         "csrf_token": _csrf(page.text), "keyword_rows": "4", "name": "GOTV Nov 3",
-        "kind": "gotv", "message": "Hi {first_name}! Local {local} votes Tuesday. Reply YES.",
-        "translation_es": "¡Hola {first_name}! El Local {local} vota el martes. Responde SÍ.",
+        "kind": "gotv", "message": "Hi {first_name}! {local} votes Tuesday. Reply YES.",
+        "translation_es": "¡Hola {first_name}! El {local} vota el martes. Responde SÍ.",
         "locals": "1199", "kw_word_0": "YES", "kw_outcome_0": "pledged_to_vote",
         "kw_reply_0": "Thank you!", "kw_reply_es_0": "¡Gracias!", "kw_word_1": "SI",
         "kw_outcome_1": "pledged_to_vote", "goal_action": "40",
