@@ -35,6 +35,16 @@ def _int(value: str, name: str, low: int, high: int) -> int:
     return number
 
 
+def _flag(value: str | None, name: str, default: bool) -> bool:
+    if value is None:
+        return default
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {value!r}")
+
+
 def normalize_database_url(url: str) -> str:
     """Accept the postgres:// URLs hosting platforms hand out and pick the psycopg 3 driver."""
     if url.startswith("postgres://"):
@@ -69,6 +79,9 @@ class Settings:
     org_name: str
     instance_path: str
     send_quarantine: float = DEFAULT_QUARANTINE
+    call_rate: float = 1.0
+    call_concurrency: int = 30
+    press_9_stops_texts: bool = True
 
     @property
     def is_dev(self) -> bool:
@@ -117,6 +130,13 @@ class Settings:
                 "TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID is required in production"
             )
 
+        try:
+            call_rate = float(get("TEXTBANK_CALL_RATE") or "1")
+        except ValueError as exc:
+            raise ConfigError("TEXTBANK_CALL_RATE must be a number of calls per second") from exc
+        if not 0 < call_rate <= 1000:
+            raise ConfigError("TEXTBANK_CALL_RATE must be above 0 and at most 1000")
+
         public_base_url = (get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000").rstrip("/")
         if not public_base_url.startswith(("http://", "https://")):
             raise ConfigError(f"PUBLIC_BASE_URL must be an http(s) URL, got {public_base_url!r}")
@@ -162,6 +182,13 @@ class Settings:
                     1,
                     86400,
                 )
+            ),
+            call_rate=call_rate,
+            call_concurrency=_int(
+                get("TEXTBANK_CALL_CONCURRENCY") or "30", "TEXTBANK_CALL_CONCURRENCY", 1, 10000
+            ),
+            press_9_stops_texts=_flag(
+                get("TEXTBANK_PRESS_9_STOPS_TEXTS"), "TEXTBANK_PRESS_9_STOPS_TEXTS", True
             ),
         )
 

@@ -16,7 +16,9 @@ from sqlalchemy.orm import Session
 from textbank.blasts.launch import BUCKET, launch_alive_key
 from textbank.blasts.sender import alive_key
 from textbank.blasts.sweeper import due_buckets
-from textbank.models import Campaign, DigestSchedule, utcnow
+from textbank.calls.outbox import due_buckets as due_calls
+from textbank.calls.placer import alive_key as calling_key
+from textbank.models import Campaign, Channel, DigestSchedule, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -129,10 +131,40 @@ def send_buckets(connection: redis.Redis, campaign_id: int, buckets: list[int]) 
     return added
 
 
+def call_job_id(campaign_id: int, bucket: int) -> str:
+    return f"textbank-call-{campaign_id}-{bucket}"
+
+
+def call_buckets(connection: redis.Redis, campaign_id: int, buckets: list[int]) -> int:
+    """Queue a placing job per bucket of a voice campaign unless one is queued or running."""
+    ids = [call_job_id(campaign_id, b) for b in buckets]
+    existing = Job.fetch_many(ids, connection=connection)
+    q = queue(QueueName.SEND, connection)
+    added = 0
+    with connection.pipeline() as pipe:
+        for bucket, job_id, job in zip(buckets, ids, existing, strict=True):
+            if _still_active(job, connection, calling_key(campaign_id, bucket)):
+                continue
+            q.enqueue_call(
+                f"{JOBS}.place_calls", args=(campaign_id, bucket), job_id=job_id,
+                timeout=SEND_JOB_TIMEOUT, result_ttl=300, failure_ttl=24 * 3600,
+                retry=Retry(max=3, interval=[10, 30, 90]),
+                description=f"call campaign {campaign_id} bucket {bucket}", pipeline=pipe,
+            )  # fmt: skip
+            added += 1
+        pipe.execute()
+    if added:
+        log.info("voice campaign %s: queued %d placing jobs", campaign_id, added)
+    return added
+
+
 # What a launch does with each chunk of rows it snapshots, by campaign (mode, channel):
 # a blast texts them; other kinds register their own (P2P waits for volunteers, voice calls).
 Fanout = Callable[[redis.Redis, int, list[int]], int]
-FANOUT: dict[tuple[str, str], Fanout] = {("blast", "sms"): send_buckets}
+FANOUT: dict[tuple[str, str], Fanout] = {
+    ("blast", "sms"): send_buckets,
+    ("blast", "voice"): call_buckets,  # the launch snapshots call rows for these
+}
 
 
 def register_fanout(mode: str, channel: str, fanout: Fanout) -> None:
@@ -161,6 +193,9 @@ def buckets_due(connection: redis.Redis, session: Session, campaign_id: int, buc
 
 def queue_due(session: Session, connection: redis.Redis, campaign_id: int) -> int:
     """Queue the buckets with rows due now (after a resume), without waiting for the sweeper."""
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is not None and campaign.channel == Channel.VOICE:
+        return call_buckets(connection, campaign_id, due_calls(session, campaign_id, utcnow()))
     buckets = due_buckets(session, campaign_id, BUCKET, utcnow())
     return buckets_due(connection, session, campaign_id, buckets)
 

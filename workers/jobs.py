@@ -20,10 +20,14 @@ from textbank.blasts.launch import (
 from textbank.blasts.sender import SendOptions
 from textbank.blasts.sender import send_bucket as send_bucket_rows
 from textbank.blasts.sweeper import sweep
+from textbank.calls.launch import launch_calls
+from textbank.calls.pacing import release_slot
+from textbank.calls.placer import CallOptions, place_bucket
+from textbank.calls.reconcile import sweep_calls
 from textbank.campaigns.editing import is_due
 from textbank.campaigns.lifecycle import CampaignError
 from textbank.members import uploads
-from textbank.models import Campaign, CampaignStatus, DigestSchedule, utcnow
+from textbank.models import Campaign, CampaignStatus, Channel, DigestSchedule, utcnow
 from textbank.replies.handling import policy_from_settings, reprocess_stored
 from textbank.reports.digests import start_digest
 from textbank.twilio.clients import rest_client
@@ -39,9 +43,12 @@ def launch_campaign(campaign_id: int) -> dict:
         campaign = session.get(Campaign, campaign_id)
         if campaign is None:
             return {"campaign": campaign_id, "skipped": "no such campaign"}
-        fanout = enqueue.fanout_for(enqueue.campaign_kind(campaign))
+        kind = enqueue.campaign_kind(campaign)
+        fanout = enqueue.fanout_for(kind)
     key = launch_alive_key(campaign_id)
-    result = snapshot_audience(
+    # Voice campaigns snapshot into call rows (textbank.calls), not outbound texts.
+    snapshot = launch_calls if kind[1] == Channel.VOICE else snapshot_audience
+    result = snapshot(
         ctx.sessions,
         campaign_id,
         ctx.settings.send_window,
@@ -61,6 +68,31 @@ def send_bucket(campaign_id: int, bucket: int) -> dict:
             ctx.sessions, ctx.settings, ctx.redis_url, campaign_id, bucket, BUCKET, opts,
             channels=ctx.channels(),
         )
+    )  # fmt: skip
+    return asdict(report)
+
+
+def place_calls(campaign_id: int, bucket: int) -> dict:
+    """Place the due calls of one bucket of a voice campaign."""
+    ctx = context.get()
+    channels = ctx.channels()
+    report = ctx.run(
+        place_bucket(ctx.sessions, channels.client, channels.aredis, campaign_id, bucket,
+                     CallOptions.from_settings(ctx.settings))
+    )  # fmt: skip
+    return asdict(report)
+
+
+def sweep_voice() -> dict:
+    """Decide unclear placements after the quarantine, fetch silent calls, requeue due ones."""
+    ctx = context.get()
+    opts = SendOptions.from_settings(ctx.settings)
+    report = sweep_calls(
+        ctx.sessions, rest_client(ctx.settings),
+        lambda campaign_id, buckets: enqueue.call_buckets(ctx.redis, campaign_id, buckets),
+        utcnow(), timedelta(seconds=opts.stuck_after), timedelta(seconds=opts.quarantine),
+        CallOptions.from_settings(ctx.settings).from_number,
+        lambda name: release_slot(ctx.redis, name),
     )  # fmt: skip
     return asdict(report)
 
@@ -85,6 +117,7 @@ def sweep_campaigns() -> dict:
         quarantine=timedelta(seconds=opts.quarantine),
     )
     result = asdict(report)
+    result["calls"] = sweep_voice()
     with ctx.sessions() as session:
         result["digests_scheduled"] = enqueue.overdue_digests(ctx.redis, session)
     result["scheduled_launches"] = launch_overdue_scheduled()

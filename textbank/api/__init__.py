@@ -31,6 +31,7 @@ def _http_error(exc: HTTPException):
 
 def init_app(app: Flask) -> None:
     from textbank.api import (  # noqa: F401 - registers routes on bp
+        calls,
         campaigns,
         digests,
         members,

@@ -18,7 +18,7 @@ from textbank.campaigns.lifecycle import (
 )
 from textbank.campaigns.listing import list_campaigns
 from textbank.models import utcnow
-from textbank.web import redis_ext
+from textbank.web import redis_ext, settings
 from textbank.web.database import db
 
 
@@ -34,7 +34,7 @@ def _campaign(campaign_id: int):
 def create():
     session = db()
     try:
-        campaign = create_campaign(session, request.get_json(silent=True))
+        campaign = create_campaign(session, request.get_json(silent=True), settings().org_name)
     except CampaignError as exc:
         raise ApiError(str(exc), 400) from exc
     session.commit()

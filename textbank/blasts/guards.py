@@ -26,8 +26,11 @@ class OptOutWatch:
     holds its senders off as surely as one told that Redis is down.
     """
 
-    def __init__(self, client: aioredis.Redis, since: float, interval: float = 0.2) -> None:
+    def __init__(
+        self, client: aioredis.Redis, since: float, interval: float = 0.2, key: str = RECENT_KEY
+    ) -> None:
         self._client = client
+        self._key = key  # the global list by default; voice placers also watch do-not-call
         self._since = since
         self._interval = interval
         self.phones: set[str] = set()
@@ -42,7 +45,7 @@ class OptOutWatch:
         return fresh_at is not None and time.monotonic() - fresh_at < self._stale_after
 
     async def refresh(self) -> None:
-        entries = await self._client.zrangebyscore(RECENT_KEY, self._since, "+inf", withscores=True)
+        entries = await self._client.zrangebyscore(self._key, self._since, "+inf", withscores=True)
         for phone, score in cast(list[tuple[bytes | str, float]], entries):
             self.phones.add(phone.decode() if isinstance(phone, bytes) else phone)
             self._since = max(self._since, score)

@@ -14,7 +14,7 @@ from twilio.rest import Client
 
 from textbank.blasts.outbox import complete_if_done
 from textbank.engagement.marks import mark_accepted
-from textbank.models import Campaign, CampaignStatus, OutboundMessage, table
+from textbank.models import Campaign, CampaignStatus, Channel, OutboundMessage, table
 from textbank.twilio.attempts import DEFAULT_QUARANTINE, REQUEST_ERRORS
 from textbank.twilio.codes import TWILIO_STATUS, WAITING, MessageStatus
 
@@ -148,12 +148,18 @@ def sweep(
     with sessions() as session:
         live = session.execute(
             select(
-                Campaign.id, Campaign.status, Campaign.launched_at, Campaign.snapshotted_at
+                Campaign.id,
+                Campaign.status,
+                Campaign.launched_at,
+                Campaign.snapshotted_at,
+                Campaign.channel,
             ).where(Campaign.status.in_(LIVE))
         ).all()
-    for campaign_id, status, launched_at, snapshotted_at in live:
+    for campaign_id, status, launched_at, snapshotted_at, channel in live:
         if launched_at is not None and snapshotted_at is None and relaunch(campaign_id):
             report.relaunched.append(campaign_id)
+        if channel == Channel.VOICE:
+            continue  # calls, not texts: the voice sweeper (textbank.calls.reconcile) has them
         found, freed = reconcile_stuck(sessions, client, campaign_id, now, stuck_after, quarantine)
         report.reconciled_sent += found
         report.reset_to_pending += freed

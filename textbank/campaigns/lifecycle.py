@@ -10,6 +10,8 @@ from enum import StrEnum
 from sqlalchemy import distinct, func, select, union
 from sqlalchemy.orm import Session
 
+from textbank.calls.script import ScriptError, validate_voice
+from textbank.calls.stats import call_progress, voice_campaign_stats
 from textbank.campaigns.audience import audience_size, normalize_audience
 from textbank.campaigns.counts import message_counts
 from textbank.campaigns.rendering import TemplateError, check_template, measure, render
@@ -67,7 +69,7 @@ def _text_map(value: object, field: str) -> dict:
     return value
 
 
-def validate_campaign(data: Mapping) -> dict:
+def validate_campaign(data: Mapping, org_name: str = "textbank") -> dict:
     """Check a campaign definition; return it normalised or raise CampaignError naming the field."""
     if not isinstance(data, Mapping):
         raise CampaignError("send a JSON object describing the campaign")
@@ -108,16 +110,27 @@ def validate_campaign(data: Mapping) -> dict:
             }
         else:
             replies[outcome] = _template(reply, f"replies.{outcome}")
+    channel = _choice(data.get("channel", "sms"), Channel, "channel")
+    message = _template(data.get("message"), "message")
+    voice = None
+    if channel == Channel.VOICE:
+        try:
+            voice = validate_voice(data.get("voice"), {"": message, **translations}, org_name)
+        except (ScriptError, FieldError) as exc:
+            raise CampaignError(str(exc)) from exc
+    elif data.get("voice") is not None:
+        raise CampaignError('voice is only for campaigns with "channel": "voice"')
     return {
         "name": name.strip(),
         "kind": _choice(data.get("kind"), CampaignKind, "kind"),
-        "channel": _choice(data.get("channel", "sms"), Channel, "channel"),
-        "message": _template(data.get("message"), "message"),
+        "channel": channel,
+        "message": message,
         "translations": translations,
         "audience": audience,
         "keywords": keywords,
         "replies": replies,
         "goals": validate_goals(data.get("goals")),
+        "voice": voice,
     }
 
 
@@ -160,9 +173,9 @@ def check_audience(session: Session, audience: dict[str, list[str]]) -> None:
         raise CampaignError(f"all {matched} members in the audience have opted out")
 
 
-def create_campaign(session: Session, data: Mapping) -> Campaign:
+def create_campaign(session: Session, data: Mapping, org_name: str = "textbank") -> Campaign:
     """Create a draft campaign; refuse one whose audience matches nobody textable."""
-    values = validate_campaign(data)
+    values = validate_campaign(data, org_name)
     check_audience(session, values["audience"])
     campaign = Campaign(**values, status=CampaignStatus.DRAFT)
     session.add(campaign)
@@ -192,6 +205,7 @@ def campaign_to_dict(campaign: Campaign) -> dict:
         "keywords": campaign.keywords,
         "replies": campaign.replies,
         "goals": campaign.goals or {},
+        "voice": campaign.voice,
         "status": campaign.status,
         "scheduled_at": campaign.scheduled_at.isoformat() if campaign.scheduled_at else None,
         "archived_at": campaign.archived_at.isoformat() if campaign.archived_at else None,
@@ -235,9 +249,14 @@ def progress(session: Session, campaign_id: int) -> Progress:
     the full stats walk every row of the campaign: at 500,000 members that is a tenth of
     a second of the database's time on each refresh of a progress bar.
     """
-    status = session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
-    if status is None:
+    found = session.execute(
+        select(Campaign.status, Campaign.channel).where(Campaign.id == campaign_id)
+    ).first()
+    if found is None:
         raise LookupError(f"no campaign {campaign_id}")
+    status, channel = found
+    if channel == Channel.VOICE:
+        return Progress(status, *call_progress(session, campaign_id))
     counts = status_counts(session, campaign_id, among=UNFINISHED)
     return Progress(
         status,
@@ -258,6 +277,8 @@ def snapshot_progress(campaign: Campaign) -> dict:
 def campaign_stats(session: Session, campaign: Campaign) -> dict:
     """The contract's stats: where every member of the blast stands."""
     counts = message_counts(session, [campaign.id])[campaign.id]
+    if campaign.channel == Channel.VOICE:
+        return {**reply_stats(session, campaign), **voice_campaign_stats(session, campaign)}
     return {
         "status": campaign.status,
         "audience": counts.total

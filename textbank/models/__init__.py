@@ -1,6 +1,7 @@
 """All textbank tables, importable from one place for Alembic and the app."""
 
 from textbank.models.base import Base, UTCDateTime, table, utcnow
+from textbank.models.call import Call, CallOptOut, CallRecording
 from textbank.models.campaign import (
     Campaign,
     CampaignKind,
@@ -40,6 +41,9 @@ __all__ = [
     "ApiToken",
     "AuditEvent",
     "Base",
+    "Call",
+    "CallOptOut",
+    "CallRecording",
     "Campaign",
     "CampaignKind",
     "CampaignMessageCount",

@@ -49,6 +49,8 @@ class Campaign(Base):
     replies: Mapped[dict] = mapped_column(JSON, default=dict)
     # Shares of the audience the organizers aim for: conversations, actions, activists.
     goals: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
+    # Voice campaigns: the menu, voicemail, voices, call-back number and retry policy.
+    voice: Mapped[dict | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default=CampaignStatus.DRAFT)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     launched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -22,6 +22,8 @@ from textbank.models import (
     OutboundMessage,
     Outcome,
 )
+from textbank.reports.calls import add_up, call_measures_by, voice_campaign_measures
+from textbank.reports.calls import empty as empty_calls
 from textbank.reports.measures import CONVERSATIONAL, campaign_opt_outs
 from textbank.twilio.codes import NOT_DELIVERED, MessageStatus
 
@@ -299,6 +301,10 @@ def engagement(session: Session, by: str, f: ReportFilter | None = None) -> dict
                 continue
             rows.append({"campaign": campaign.name, "campaign_id": campaign.id,
                          **_row(measures, goals_of(campaign))})  # fmt: skip
+        # Voice campaigns: a member called counts as texted, one reached as delivered.
+        for campaign, measures in voice_campaign_measures(session, f, set(counts)):
+            rows.append({"campaign": campaign.name, "campaign_id": campaign.id,
+                         **_row(measures, goals_of(campaign))})  # fmt: skip
         rows.sort(key=lambda r: r["campaign_id"])
     if by == "local":  # each member is in one local, so the rows add up
         total = {m: sum(r[m] for r in rows) for m in MEASURES}
@@ -306,4 +312,12 @@ def engagement(session: Session, by: str, f: ReportFilter | None = None) -> dict
         total = _campaign_total(session, rolled_up)
     else:
         total = _recount(session, ALL, f).get(None, {})
-    return {"rows": rows, "total": _row(total, DEFAULT_GOALS)}
+    calls = call_measures_by(session, by, f.campaign_id, f.local_number(), (f.since, f.until))
+    local_ids: dict[str, int | None] = {}
+    if by == "local":
+        numbers: dict[str, int] = dict(session.execute(select(Local.number, Local.id)).all())
+        local_ids = {row["local"]: numbers.get(row["local"]) for row in rows}
+    for row in rows:
+        key = row["campaign_id"] if by == "campaign" else local_ids.get(row["local"])
+        row.update(calls.get(key) or empty_calls())
+    return {"rows": rows, "total": {**_row(total, DEFAULT_GOALS), **add_up(rows)}}

@@ -7,6 +7,7 @@ import io
 import json
 from datetime import UTC, datetime
 
+from textbank.reports.calls import CALL_MEASURES
 from textbank.reports.engagement import MEASURES, ReportFilter
 
 RATES = ("conversation_rate", "action_rate", "activist_rate")
@@ -38,8 +39,8 @@ def report_filter(
                         parse_time(until, "to"))  # fmt: skip
 
 
-def _columns(by: str) -> list[str]:
-    return [by, *MEASURES, *RATES]
+def _columns(by: str, calls: bool = True) -> list[str]:
+    return [by, *MEASURES, *RATES, *(CALL_MEASURES if calls else ())]
 
 
 def to_csv(report: dict, by: str) -> str:
@@ -57,7 +58,8 @@ def to_json(report: dict) -> str:
 
 def to_table(report: dict, by: str) -> str:
     """A plain-text table for the terminal, rates as percentages."""
-    columns = _columns(by)
+    # The call measures only once there are calls: a terminal is narrow.
+    columns = _columns(by, calls=bool(report["total"].get("calls_placed")))
     rows = [*report["rows"], {by: "TOTAL", **report["total"]}]
 
     def cell(row: dict, col: str) -> str:

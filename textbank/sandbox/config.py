@@ -22,6 +22,10 @@ _RATES = (
     "failed_rate",
     "duplicate_callback_rate",
     "reorder_callbacks",
+    "machine_rate",
+    "no_answer_rate",
+    "busy_rate",
+    "call_failed_rate",
 )
 _DURATIONS = (
     "latency_ms",
@@ -30,11 +34,13 @@ _DURATIONS = (
     "callback_delay_ms",
     "callback_timeout_seconds",
     "gather_wait_seconds",
+    "ring_ms",
+    "talk_ms",
 )
 _FLAGS = ("fault_commits", "callbacks", "auto_opt_out")
 _COUNTS = {"callback_concurrency": (1, 1024), "callback_retries": (0, 10)}
 _TEXTS = ("account_sid", "auth_token")
-_OPTIONAL_TEXTS = ("from_number", "messaging_service_sid", "sms_url", "voice_url")
+_OPTIONAL_TEXTS = ("from_number", "messaging_service_sid", "sms_url", "voice_url", "call_digits")
 _URLS = ("sms_url", "voice_url")
 
 
@@ -74,6 +80,17 @@ class SandboxConfig:
     reorder_callbacks: float = 0.0
     # How long a call waits at a <Gather> for /sandbox/calls/{sid}/digits before hanging up.
     gather_wait_seconds: float = 5.0
+    # Who picks up an outbound call: shares of the calls that fail, are busy, ring out
+    # unanswered, or reach an answering machine; the rest reach a person.
+    call_failed_rate: float = 0.0
+    busy_rate: float = 0.0
+    no_answer_rate: float = 0.0
+    machine_rate: float = 0.0
+    # The keys a person presses at the first <Gather>: None waits for
+    # /sandbox/calls/{sid}/digits, "" presses nothing.
+    call_digits: str | None = None
+    ring_ms: float = 0.0  # how long a call rings before it is answered (or gives up)
+    talk_ms: float = 0.0  # how long the last TwiML plays before the call hangs up
     # Twilio's default opt-out handling: STOP keywords unsubscribe, START keywords resubscribe.
     auto_opt_out: bool = True
     random_seed: int | None = None

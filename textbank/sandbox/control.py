@@ -96,7 +96,15 @@ async def get_calls(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "calls": [
-                call_resource(c) | {"sandbox": {"url": c.url, "twiml": c.twiml, "digits": c.digits}}
+                call_resource(c)
+                | {
+                    "sandbox": {
+                        "url": c.url,
+                        "twiml": c.twiml,
+                        "digits": c.digits,
+                        "created": c.date_created.timestamp(),
+                    }
+                }  # to the microsecond
                 for c in calls
             ]
         }
@@ -118,6 +126,32 @@ async def post_digits(request: web.Request) -> web.Response:
     except CallNotWaiting as exc:
         return _bad(str(exc), 409)
     return web.json_response({"call_sid": sid, "status": status, "twiml": answer})
+
+
+ANSWERS = ("human", "machine", "no-answer", "busy", "failed")
+
+
+async def post_call_plan(request: web.Request) -> web.Response:
+    """How calls to one number go: {"phone", "answer": human|machine|no-answer|busy|failed,
+    "digits"?}; {"phone", "answer": null} forgets the plan."""
+    data = await _json_object(request)
+    phone = e164(str(data.get("phone") or ""))
+    if phone is None:
+        return _bad("phone must be a valid phone number")
+    answer = data.get("answer")
+    if answer is None:
+        request.app[SANDBOX].state.plan_call(phone, None)
+        return web.json_response({"phone": phone, "plan": None})
+    if answer not in ANSWERS:
+        return _bad(f"answer must be one of {', '.join(ANSWERS)}")
+    plan = {"answer": answer}
+    digits = data.get("digits")
+    if digits is not None:
+        if not isinstance(digits, str):
+            return _bad("digits must be a string")
+        plan["digits"] = digits
+    request.app[SANDBOX].state.plan_call(phone, plan)
+    return web.json_response({"phone": phone, "plan": plan})
 
 
 def _opt_out(sandbox: Any, phone: str, body: str, opt_out_type: str | None) -> None:
@@ -205,5 +239,6 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/sandbox/reset", post_reset)
     router.add_post("/sandbox/unsubscribe", post_unsubscribe)
     router.add_get("/sandbox/calls", get_calls)
+    router.add_post("/sandbox/calls/plan", post_call_plan)
     router.add_post("/sandbox/calls/{sid}/digits", post_digits)
     router.add_post("/sandbox/reply", post_reply)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
-from textbank.sandbox.state import Message
+from textbank.sandbox.state import Call, Message
 
 # The SDK sends DateSent> / DateSent<; a hand-written query may say >= / <=. All inclusive.
 DATE_KEYS = ("DateSent", "DateSent>", "DateSent>=", "DateSent<", "DateSent<=")
@@ -61,6 +61,28 @@ def message_filter(query: Any) -> Callable[[Message], bool] | None:
         return all(test(m) for test in tests)
 
     return matches
+
+
+START_KEYS = ("StartTime", "StartTime>", "StartTime>=", "StartTime<", "StartTime<=")
+
+
+def call_filter(query: Any) -> Callable[[Call], bool] | None:
+    """Calls.json filters: From, Status and StartTime bounds (To is the index)."""
+    tests: list[Callable[[Call], bool]] = []
+    sender, status = query.get("From"), query.get("Status")
+    if sender:
+        tests.append(lambda c: c.from_ == sender)
+    if status:
+        tests.append(lambda c: c.status == status)
+    for key in START_KEYS:
+        if query.get(key):
+            check = date_filter(key.replace("StartTime", "DateSent"), query[key])
+            tests.append(
+                lambda c, check=check: c.start_time is not None and check(c.start_time)  # type: ignore[misc]
+            )
+    if not tests:
+        return None
+    return lambda c: all(test(c) for test in tests)
 
 
 def int_param(query: Any, key: str, default: int, low: int, high: int) -> int:

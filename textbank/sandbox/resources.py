@@ -111,7 +111,7 @@ def call_resource(call: Any) -> dict[str, Any]:
     return {
         "account_sid": call.account_sid,
         "annotation": None,
-        "answered_by": None,
+        "answered_by": getattr(call, "answered_by", None),
         "api_version": API_VERSION,
         "caller_name": None,
         "date_created": rfc2822(call.date_created),

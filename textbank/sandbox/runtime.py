@@ -21,7 +21,7 @@ class Sandbox:
         self._generation = config.seed_generation
         self._rng = random.Random(config.random_seed)
         self.dispatcher = Dispatcher(config, state, self.random)
-        self.voice = VoiceCalls(config, state, self.dispatcher)
+        self.voice = VoiceCalls(config, state, self.dispatcher, self.random)
 
     def random(self) -> float:
         # random_seed may be set at runtime, from any thread; setting it restarts the sequence.

@@ -16,7 +16,7 @@ from aiohttp import web
 from textbank import heap
 from textbank.sandbox import control
 from textbank.sandbox.config import SandboxConfig
-from textbank.sandbox.listing import DATE_KEYS, int_param, message_filter
+from textbank.sandbox.listing import DATE_KEYS, START_KEYS, call_filter, int_param, message_filter
 from textbank.sandbox.numbers import e164, sender_id
 from textbank.sandbox.resources import (
     API_ROOT,
@@ -267,6 +267,10 @@ async def create_call(request: web.Request) -> web.Response:
         return _error(21211, f"The 'To' number {raw_to} is not a valid phone number.", 400)
     if from_ is None:
         return _error(21212, _BAD_FROM.format(sender), 400)
+    timeout = str(form.get("Timeout") or "60")
+    if not timeout.isdigit() or not 1 <= int(timeout) <= 600:
+        return _error(21216, f"Timeout must be 1-600 seconds, got {timeout!r}", 400)
+    events = tuple(str(e).lower() for e in form.getall("StatusCallbackEvent", [])) or ("completed",)
     moment = now()
     call = Call(
         sid=new_sid("CA"),
@@ -278,10 +282,39 @@ async def create_call(request: web.Request) -> web.Response:
         date_created=moment,
         date_updated=moment,
         status_callback=str(form.get("StatusCallback") or "") or None,
+        # Dialling starts at once: the sandbox keeps no CPS queue of its own.
+        start_time=moment,
+        events=events,
+        status_callback_method=str(form.get("StatusCallbackMethod") or "POST").upper(),
+        machine_detection=str(form.get("MachineDetection") or "") or None,
+        timeout=int(timeout),
     )
     stored = state.add_call(call)
     sandbox.voice.start(stored, twiml)
     return await _answer(sandbox, fault, call_resource(stored))
+
+
+async def list_calls(request: web.Request) -> web.Response:
+    """Calls, newest first, filtered by To, From, Status and StartTime bounds."""
+    sandbox, refused = await _enter(request)
+    if refused:
+        return refused
+    query = request.query
+    try:
+        size = int_param(query, "PageSize", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
+        page = int_param(query, "Page", 0, 0, 1_000_000)
+        match = call_filter(query)
+    except ValueError as exc:
+        return _error(20001, str(exc), 400)
+    raw_to = query.get("To")
+    to = (e164(raw_to) or raw_to) if raw_to else None
+    found, more = sandbox.state.calls_page(to, match, size, page * size)
+    filters = {key: query[key] for key in ("To", "From", "Status", *START_KEYS) if query.get(key)}
+    body = list_page(
+        sandbox.config.account_sid, "calls", [call_resource(c) for c in found], filters, page,
+        size, "PC" if more else None,  # Page= carries the position; the token is a marker
+    )  # fmt: skip
+    return web.json_response(body)
 
 
 async def fetch_call(request: web.Request) -> web.Response:
@@ -315,6 +348,7 @@ def make_app(
     app.router.add_get(ACCOUNT + "/Messages.json", list_messages)
     app.router.add_get(ACCOUNT + "/Messages/{sid}.json", fetch_message)
     app.router.add_post(ACCOUNT + "/Calls.json", create_call)
+    app.router.add_get(ACCOUNT + "/Calls.json", list_calls)
     app.router.add_get(ACCOUNT + "/Calls/{sid}.json", fetch_call)
     control.add_routes(app.router)
     return app

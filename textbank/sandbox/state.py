@@ -25,8 +25,12 @@ class MessageStatus(StrEnum):
 
 class CallStatus(StrEnum):
     QUEUED = "queued"
+    RINGING = "ringing"
     IN_PROGRESS = "in-progress"
     COMPLETED = "completed"
+    BUSY = "busy"
+    NO_ANSWER = "no-answer"
+    FAILED = "failed"
 
 
 @dataclass(slots=True)
@@ -91,6 +95,13 @@ class Call:
     # Every TwiML document the app answered for this call, in order.
     twiml: list[str] = field(default_factory=list)
     digits: list[str] = field(default_factory=list)
+    # StatusCallbackEvent: which progress events get a callback (Twilio's default: completed).
+    events: tuple[str, ...] = ("completed",)
+    status_callback_method: str = "POST"
+    machine_detection: str | None = None
+    answered_by: str | None = None
+    timeout: int = 60
+    seq: int = 0
 
 
 def _copy_call(call: Call) -> Call:
@@ -111,6 +122,8 @@ class SandboxState:
         self._by_to: dict[str, list[Message]] = {}
         self._by_status: Counter[str] = Counter()
         self._calls: dict[str, Call] = {}
+        self._calls_by_to: dict[str, list[Call]] = {}
+        self.call_plans: dict[str, dict[str, str]] = {}
         self._unsubscribed: set[str] = set()
         self._requests: Counter[str] = Counter()
 
@@ -232,8 +245,33 @@ class SandboxState:
 
     def add_call(self, call: Call) -> Call:
         with self._lock:
+            self._seq += 1
+            call.seq = self._seq
             self._calls[call.sid] = call
+            self._calls_by_to.setdefault(call.to, []).append(call)
             return _copy_call(call)
+
+    def calls_page(
+        self, to: str | None, match: Callable[[Call], bool] | None, size: int, offset: int
+    ) -> tuple[list[Call], bool]:
+        """One page of calls, newest first, and whether more follow."""
+        with self._lock:
+            candidates = self._calls_by_to.get(to, []) if to else list(self._calls.values())
+            found = [c for c in reversed(candidates) if match is None or match(c)]
+            return [_copy_call(c) for c in found[offset : offset + size]], len(
+                found
+            ) > offset + size
+
+    def plan_call(self, phone: str, plan: dict[str, str] | None) -> None:
+        with self._lock:
+            if plan is None:
+                self.call_plans.pop(phone, None)
+            else:
+                self.call_plans[phone] = plan
+
+    def call_plan(self, phone: str) -> dict[str, str] | None:
+        with self._lock:
+            return self.call_plans.get(phone)
 
     def get_call(self, sid: str) -> Call | None:
         with self._lock:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
@@ -37,7 +40,14 @@ class _Gate:
 class VoiceCalls:
     """One task per live call; bounded by MAX_GATHERS and gather_wait_seconds."""
 
-    def __init__(self, config: SandboxConfig, state: SandboxState, dispatcher: Dispatcher):
+    def __init__(
+        self,
+        config: SandboxConfig,
+        state: SandboxState,
+        dispatcher: Dispatcher,
+        dice: Callable[[], float] = random.random,
+    ):
+        self._dice = dice
         self._config = config
         self._state = state
         self._dispatcher = dispatcher
@@ -55,8 +65,9 @@ class VoiceCalls:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _run(self, call: Call, inline_twiml: str | None) -> None:
+        final: str = CallStatus.COMPLETED
         try:
-            await self._converse(call, inline_twiml)
+            final = await self._converse(call, inline_twiml)
         except (aiohttp.ClientError, TimeoutError) as exc:
             logger.info("sandbox: call %s could not reach the app: %r", call.sid, exc)
         except asyncio.CancelledError:
@@ -65,33 +76,85 @@ class VoiceCalls:
             logger.exception("sandbox: call %s failed", call.sid)
         finally:
             self._gates.pop(call.sid, None)
-        await self._hang_up(call)
+        await self._hang_up(call, final)
 
-    async def _converse(self, call: Call, inline_twiml: str | None) -> None:
+    def _plan(self, call: Call) -> tuple[str, str | None]:
+        """Who picks up (failed, busy, no-answer, machine or human) and which keys they press.
+
+        A plan set for the number (/sandbox/calls/plan) wins; otherwise the configured shares.
+        """
+        plan = self._state.call_plan(call.to)
+        config = self._config
+        if plan is not None:
+            return plan.get("answer", "human"), plan.get("digits", config.call_digits)
+        roll = self._dice()
+        for fate, share in (
+            (CallStatus.FAILED, config.call_failed_rate),
+            (CallStatus.BUSY, config.busy_rate),
+            (CallStatus.NO_ANSWER, config.no_answer_rate),
+            ("machine", config.machine_rate),
+        ):
+            if roll < share:
+                return str(fate), config.call_digits
+            roll -= share
+        return "human", config.call_digits
+
+    async def _progress(self, call: Call, event: str, status: str) -> None:
+        """A status callback for `event`, if the call asked for that event."""
+        if self._config.callbacks and call.status_callback and event in call.events:
+            params = call_params(call, status)
+            params["CallbackSource"] = "call-progress-events"
+            params["Timestamp"] = rfc2822(now()) or ""
+            await self._dispatcher.deliver(call.status_callback, params, call.sid)
+
+    async def _converse(self, call: Call, inline_twiml: str | None) -> str:
+        """Play the call through; returns how it ended."""
+        fate, digits = self._plan(call)
         await asyncio.sleep(self._config.callback_delay_ms / 1000)
-        started = now()
+        await self._progress(call, "initiated", CallStatus.QUEUED)
+        self._state.update_call(call.sid, status=CallStatus.RINGING, date_updated=now())
+        await self._progress(call, "ringing", CallStatus.RINGING)
+        await asyncio.sleep(self._config.ring_ms / 1000)
+        if fate in (CallStatus.FAILED, CallStatus.BUSY, CallStatus.NO_ANSWER):
+            return fate
+        answered_by = None
+        if call.machine_detection:
+            answered_by = "machine_end_beep" if fate == "machine" else "human"
         self._state.update_call(
-            call.sid, status=CallStatus.IN_PROGRESS, start_time=started, date_updated=started
+            call.sid, status=CallStatus.IN_PROGRESS, date_updated=now(), answered_by=answered_by
         )
+        call.answered_by = answered_by
+        await self._progress(call, "answered", CallStatus.IN_PROGRESS)
+        extra = {"AnsweredBy": answered_by} if answered_by else {}
         if inline_twiml is not None:
             twiml = inline_twiml
         else:
-            _, twiml = await self._fetch(call, call.url or "", "POST", {})
+            _, twiml = await self._fetch(call, call.url or "", "POST", extra)
         self._state.update_call(call.sid, twiml=twiml)
+        presser: asyncio.Task | None = None
         for _ in range(MAX_GATHERS):
-            if find_gather(twiml) is None:
-                return
+            if find_gather(twiml) is None or fate == "machine":
+                break
             gate = self._gates[call.sid] = _Gate()
+            if digits and presser is None:
+                presser = asyncio.create_task(self._press_soon(call.sid, digits))
             try:
                 await asyncio.wait_for(gate.answered.wait(), self._config.gather_wait_seconds)
             except TimeoutError:
                 if not gate.pressed:
-                    return  # nobody pressed anything: Twilio moves on and the call ends
+                    break  # nobody pressed anything: Twilio moves on and the call ends
                 await asyncio.wait_for(gate.answered.wait(), VOICE_TIMEOUT + 1)
             finally:
                 self._gates.pop(call.sid, None)
             latest = self._state.get_call(call.sid)
             twiml = latest.twiml[-1] if latest and latest.twiml else ""
+        await asyncio.sleep(self._config.talk_ms / 1000)
+        return CallStatus.COMPLETED
+
+    async def _press_soon(self, sid: str, digits: str) -> None:
+        await asyncio.sleep(0)
+        with contextlib.suppress(CallNotWaiting):
+            await self.press(sid, digits)
 
     async def _fetch(
         self, call: Call, url: str, method: str, extra: dict[str, str]
@@ -101,24 +164,32 @@ class VoiceCalls:
         self._state.update_call(call.sid, document_url=url)
         return status, text
 
-    async def _hang_up(self, call: Call) -> None:
+    async def _hang_up(self, call: Call, final: str = CallStatus.COMPLETED) -> None:
         ended = now()
         latest = self._state.get_call(call.sid)
+        answered = final == CallStatus.COMPLETED
         started = (latest.start_time if latest else None) or ended
-        duration = max(1, int((ended - started).total_seconds()))
+        duration = max(1, int((ended - started).total_seconds())) if answered else 0
         self._state.update_call(
             call.sid,
-            status=CallStatus.COMPLETED,
+            status=final,
             end_time=ended,
             date_updated=ended,
             duration=duration,
         )
-        if self._config.callbacks and call.status_callback:
-            params = call_params(call, CallStatus.COMPLETED)
+        if (
+            self._config.callbacks
+            and call.status_callback
+            and ("completed" in call.events or not call.events)
+        ):
+            params = call_params(call, final)
             params["CallDuration"] = str(duration)
+            params["Duration"] = str((duration + 59) // 60)
             params["Timestamp"] = rfc2822(ended) or ""
             params["CallbackSource"] = "call-progress-events"
             params["SequenceNumber"] = "0"
+            if latest is not None and latest.answered_by:
+                params["AnsweredBy"] = latest.answered_by
             await self._dispatcher.deliver(call.status_callback, params, call.sid)
 
     async def press(self, sid: str, digits: str) -> tuple[int, str]:

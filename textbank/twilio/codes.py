@@ -85,3 +85,65 @@ def error_meaning(code: int | None) -> str:
 def is_transient_http(status: int | None) -> bool:
     """Worth retrying: throttled, or Twilio's side failed (5xx); anything else 4xx is final."""
     return status is None or status == 429 or status >= 500
+
+
+class CallStatus(StrEnum):
+    """Where one call of a voice campaign stands; only moves forward (see CALL_RANK)."""
+
+    PENDING = "pending"  # snapshotted, waiting for a worker
+    DEFERRED = "deferred"  # outside the window, or waiting to retry; send_after says when
+    PLACING = "placing"  # claimed; the create request may be in flight (or its outcome unknown)
+    QUEUED = "queued"  # Twilio created the call (initiated)
+    RINGING = "ringing"
+    IN_PROGRESS = "in-progress"  # answered, by a person or a machine
+    COMPLETED = "completed"  # answered and ended; answered_by says by whom
+    NO_ANSWER = "no-answer"
+    BUSY = "busy"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    SKIPPED = "skipped"  # never placed: opted out before their turn
+
+
+CALL_RANK = {
+    CallStatus.PENDING: 0,
+    CallStatus.DEFERRED: 0,
+    CallStatus.PLACING: 1,
+    CallStatus.QUEUED: 2,
+    CallStatus.RINGING: 3,
+    CallStatus.IN_PROGRESS: 4,
+    CallStatus.COMPLETED: 5,
+    CallStatus.NO_ANSWER: 5,
+    CallStatus.BUSY: 5,
+    CallStatus.FAILED: 5,
+    CallStatus.CANCELED: 5,
+    CallStatus.SKIPPED: 5,
+}
+CALL_WAITING = (CallStatus.PENDING, CallStatus.DEFERRED)
+CALL_LIVE = (CallStatus.PLACING, CallStatus.QUEUED, CallStatus.RINGING, CallStatus.IN_PROGRESS)
+CALL_UNFINISHED = CALL_WAITING + CALL_LIVE
+CALL_ENDED = tuple(s for s, r in CALL_RANK.items() if r == 5)
+# Ends that a campaign's retry policy may try again; a voicemail (completed) never is.
+CALL_RETRYABLE = (CallStatus.NO_ANSWER, CallStatus.BUSY, CallStatus.FAILED)
+
+# Twilio's CallStatus values (REST answers and status callbacks) -> ours.
+TWILIO_CALL_STATUS = {
+    "queued": CallStatus.QUEUED,
+    "initiated": CallStatus.QUEUED,
+    "ringing": CallStatus.RINGING,
+    "in-progress": CallStatus.IN_PROGRESS,
+    "answered": CallStatus.IN_PROGRESS,
+    "completed": CallStatus.COMPLETED,
+    "busy": CallStatus.BUSY,
+    "no-answer": CallStatus.NO_ANSWER,
+    "failed": CallStatus.FAILED,
+    "canceled": CallStatus.CANCELED,
+}
+
+# AnsweredBy values from MachineDetection=DetectMessageEnd: these reached a recorder.
+MACHINE_ANSWERS = frozenset({"machine_end_beep", "machine_end_silence", "machine_end_other"})
+FAX_ANSWER = "fax"
+
+
+def call_lower_ranked(status: CallStatus) -> tuple[CallStatus, ...]:
+    """Live statuses a call may move from to reach `status` (strictly lower rank, claimed)."""
+    return tuple(s for s in CALL_LIVE if CALL_RANK[s] < CALL_RANK[status])

@@ -8,6 +8,6 @@ bp = Blueprint("twilio", __name__, url_prefix="/twilio")
 
 
 def init_app(app: Flask) -> None:
-    from textbank.webhooks import sms, status, voice  # noqa: F401 - registers routes on bp
+    from textbank.webhooks import calls, sms, status, voice  # noqa: F401 - registers routes
 
     app.register_blueprint(bp)

@@ -1,0 +1,265 @@
+"""Voice campaign pacing and cost through the sandbox carrier, beside a naive paced SDK loop.
+
+Usage: python scripts/bench_voice.py [--members 10000] [--rates 10 50 200] [--workers 2]
+
+For each configured calls-per-second rate: a voice campaign to every member, on PostgreSQL,
+with real `textbank worker` processes, the app under gunicorn taking the TwiML requests and
+status callbacks, and the sandbox carrier in its own process playing each call (a person
+who presses 1, or one call in five a machine that takes the voicemail). Prints the achieved
+calls per second beside the configured rate (overall, and the busiest and quietest 10 s
+windows by the carrier's own clock), CPU per call in the workers and in the web app, and
+duplicate calls. The baseline, in this process against the same carrier: a naive script
+that places calls one after another with the twilio SDK, sleeping 1/rate between them.
+BENCH_DATABASE_URL (default textbank_bench_voice, wiped) and BENCH_REDIS_URL (default
+redis://127.0.0.1:6379/11, flushed) pick the services.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import redis
+import requests
+from bench_blast import free_port, start_workers
+from benchlib import CpuMeter, scratch_database
+from sqlalchemy import func, select
+
+from textbank import enqueue
+from textbank.blasts.launch import begin_launch, launch_state
+from textbank.campaigns.lifecycle import create_campaign
+from textbank.config import Settings
+from textbank.db import make_session_factory, session_scope
+from textbank.members.demo import member_csv
+from textbank.members.importer import import_members
+from textbank.models import Call, Campaign, CampaignStatus, utcnow
+from textbank.twilio.clients import rest_client
+from textbank.twilio.codes import CALL_ENDED, CALL_WAITING, CallStatus
+
+ORG = "Local 1199"
+SCRIPT = (f"This is {ORG} calling, {{first_name}}. To stop these calls, press 9. "
+          "Press 1 to volunteer for Saturday. Call us back at 617-555-0100.")  # fmt: skip
+SCRIPT_ES = (f"Le llama {ORG}. Para no recibir más llamadas, oprima 9. "
+             "Oprima 1 para ser voluntario. Llámenos al 617-555-0100.")  # fmt: skip
+VOICEMAIL = f"This is {ORG} about Saturday. Call us back at 617-555-0100."
+WINDOW = 10.0  # seconds: the issue's pacing window
+
+
+def start_sandbox() -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "textbank.cli", "sandbox", "--port", str(port),
+         "--callback-delay-ms", "5"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            requests.get(f"{url}/sandbox/state", timeout=1)
+            break
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    else:
+        raise RuntimeError("the sandbox did not start")
+    # Everyone answers: a person pressing 1, or (one in five) a machine taking the voicemail.
+    requests.post(f"{url}/sandbox/config", json={"call_digits": "1", "machine_rate": 0.2,
+                                                  "gather_wait_seconds": 5}, timeout=5)  # fmt: skip
+    return proc, url
+
+
+def start_web(env: dict, port: int, log: Path) -> subprocess.Popen:
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "textbank.wsgi:app", "-b", f"127.0.0.1:{port}",
+             "-w", "2", "-k", "gthread", "--threads", "4", "--backlog", "2048",
+             "--log-level", "warning"],
+            env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    for _ in range(300):
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).ok:
+                return proc
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"gunicorn did not answer; see {log}")
+
+
+def stop(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+def naive_loop(settings: Settings, rate: float, seconds: float, base: int) -> list[float]:
+    """Baseline: one call after another through the SDK, sleeping 1/rate between them."""
+    client = rest_client(settings)
+    stamps, start = [], time.perf_counter()
+    i = 0
+    while time.perf_counter() - start < seconds:
+        stamps.append(time.time())
+        client.calls.create(to=f"+1212{3_000_000 + base + i:07d}", from_="+15005550006",
+                            twiml="<Response><Hangup/></Response>")  # fmt: skip
+        i += 1
+        time.sleep(1 / rate)
+    return stamps
+
+
+def windows(stamps: list[float]) -> tuple[float, float, float]:
+    """(overall, busiest, quietest) calls per second; windows of WINDOW s inside the run."""
+    stamps = sorted(stamps)
+    if len(stamps) < 2:
+        return 0.0, 0.0, 0.0
+    overall = (len(stamps) - 1) / (stamps[-1] - stamps[0])
+    counts, j = [], 0
+    for i, start in enumerate(stamps):
+        if start + WINDOW > stamps[-1]:
+            break
+        j = max(j, i)
+        while j < len(stamps) and stamps[j] < start + WINDOW:
+            j += 1
+        counts.append(j - i)
+    if not counts:
+        return overall, overall, overall
+    return overall, max(counts) / WINDOW, min(counts) / WINDOW
+
+
+def campaign_run(
+    sessions, settings: Settings, client: redis.Redis, sandbox: str, drain_limit: float
+) -> dict:
+    with session_scope(sessions) as session:
+        campaign = create_campaign(session, {
+            "name": f"bench {time.time()}", "kind": "volunteer", "channel": "voice",
+            "message": SCRIPT, "translations": {"es": SCRIPT_ES},
+            "voice": {"menu": {"1": "volunteer"}, "voicemail": VOICEMAIL},
+        }, ORG)  # fmt: skip
+        campaign_id = campaign.id
+    start = time.perf_counter()
+    with session_scope(sessions) as session:  # what POST .../launch does; a worker snapshots
+        begin_launch(session, session.get_one(Campaign, campaign_id), utcnow())
+    enqueue.launch(client, campaign_id)
+    placing = (CallStatus.PLACING, *CALL_WAITING)
+    placed_at = None
+    while True:
+        with session_scope(sessions) as session:
+            status = session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
+            snapshotted = session.scalar(
+                select(Campaign.snapshotted_at).where(Campaign.id == campaign_id))  # fmt: skip
+            if placed_at is None and snapshotted is not None:
+                left = session.scalar(select(func.count()).where(
+                    Call.campaign_id == campaign_id, Call.status.in_(placing)))  # fmt: skip
+                if not left:
+                    placed_at = time.perf_counter() - start
+        if status == CampaignStatus.COMPLETED:
+            break
+        if placed_at is not None and time.perf_counter() - start > placed_at + drain_limit:
+            break  # the web app is behind on callbacks: count what has ended so far
+        if time.perf_counter() - start > 3600:
+            raise RuntimeError(f"campaign {campaign_id} still {status} after an hour")
+        time.sleep(0.5)
+    with session_scope(sessions) as session:
+        ended = session.scalar(select(func.count()).where(
+            Call.campaign_id == campaign_id, Call.status.in_(CALL_ENDED)))  # fmt: skip
+    calls = requests.get(f"{sandbox}/sandbox/calls", timeout=60).json()["calls"]
+    with session_scope(sessions) as session:
+        queued = launch_state(session.get_one(Campaign, campaign_id))["queued"]
+    return {"queued": queued, "placed_in": placed_at, "done_in": time.perf_counter() - start,
+            "ended": ended,
+            "stamps": [c["sandbox"]["created"] for c in calls],
+            "per_member": Counter(c["to"] for c in calls)}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--members", type=int, default=10_000)
+    parser.add_argument("--rates", type=float, nargs="+", default=[10, 50, 200])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--drain-limit",
+        type=float,
+        default=300,
+        help="seconds to wait for the last calls' callbacks after placing",
+    )
+    args = parser.parse_args()
+
+    default_db = "postgresql://postgres@127.0.0.1:5432/textbank_bench_voice"
+    engine = scratch_database(os.environ.get("BENCH_DATABASE_URL") or default_db)
+    sessions = make_session_factory(engine)
+    with session_scope(sessions) as session:
+        import_members(session, member_csv(args.members, seed=11, fictional=False))
+    redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
+    client = redis.Redis.from_url(redis_url)
+    logs = Path(tempfile.mkdtemp(prefix="textbank-bench-voice-"))
+    print(f"{args.members:,} members in {engine.url.database}; {args.workers} worker processes; "
+          f"gunicorn -w 2 --threads 4; {os.cpu_count()} cores; logs in {logs}")  # fmt: skip
+    for rate in args.rates:
+        client.flushdb()
+        sandbox, url = start_sandbox()
+        port = free_port()
+        env = {
+            **os.environ, "TEXTBANK_ENV": "test",
+            "DATABASE_URL": engine.url.render_as_string(hide_password=False),
+            "REDIS_URL": redis_url, "TWILIO_API_URL": url,
+            "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}", "TEXTBANK_SEND_WINDOW": "00:00-24:00",
+            "TEXTBANK_CALL_RATE": str(rate), "TEXTBANK_CALL_CONCURRENCY": "10000",
+            "TEXTBANK_ORG_NAME": ORG, "TEXTBANK_INSTANCE_PATH": str(logs),
+        }  # fmt: skip
+        settings = Settings.from_env(env, str(logs))
+        web = start_web(env, port, logs / f"web-{rate:g}.log")
+        workers = start_workers(args.workers, env, str(logs))
+        try:
+            baseline = windows(naive_loop(settings, rate, 2 * WINDOW + 2, int(rate * 1000)))
+            requests.post(f"{url}/sandbox/reset", timeout=5)
+            roots = {"workers": [w.pid for w in workers], "web": web.pid, "sandbox": sandbox.pid}
+            with CpuMeter(roots, own="launch") as cpu:
+                run = campaign_run(sessions, settings, client, url, args.drain_limit)
+        finally:
+            stop([*workers, web, sandbox])
+        overall, busiest, quietest = windows(run["stamps"])
+        calls = len(run["stamps"])
+        duplicates = sum(n - 1 for n in run["per_member"].values() if n > 1)
+        missing = run["queued"] - len(run["per_member"])
+        print(f"\n{rate:g} calls/s configured")
+        print(
+            f"  baseline  naive paced SDK loop  : {baseline[0]:8.2f} calls/s overall, "
+            f"10 s windows {baseline[2]:.2f}-{baseline[1]:.2f} "
+            f"({baseline[0] / rate:.1%} of rate)"
+        )
+        print(
+            f"  textbank  achieved              : {overall:8.2f} calls/s overall "
+            f"({overall / rate:.1%} of rate); {calls:,} calls placed in {run['placed_in']:.1f} s"
+        )
+        print(f"  textbank  10 s windows          : busiest {busiest:.2f} ({busiest / rate:.1%}), "
+              f"quietest {quietest:.2f} ({quietest / rate:.1%})")  # fmt: skip
+        print(
+            f"  textbank  calls ended           : {run['ended']:,} of {run['queued']:,}, "
+            f"{run['done_in']:.1f} s after launch"
+        )
+        if os.environ.get("BENCH_VOICE_TIMELINE"):
+            t0 = min(run["stamps"])
+            per = Counter(int((t - t0) // 5) for t in run["stamps"])
+            print("  calls per 5 s:", [per.get(i, 0) for i in range(max(per) + 1)])
+        print(f"  textbank  duplicates / missing  : {duplicates} / {missing}")
+        if cpu.used and calls:
+            # The web app's share is per call that ended (its callbacks all taken); the rest
+            # per call placed.
+            for name in ("workers", "web", "sandbox", "PostgreSQL", "Redis"):
+                n = max(1, run["ended"]) if name == "web" else calls
+                print(f"  CPU per call  {name:<18}: {cpu.used.get(name, 0) / n * 1000:7.2f} ms")
+            print(f"  cores busy over the run         : {sum(cpu.used.values()) / cpu.wall:.2f}")
+
+
+if __name__ == "__main__":
+    main()

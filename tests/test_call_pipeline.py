@@ -1,0 +1,207 @@
+"""Calls through the pipeline: retries, opt-outs, pacing, and unknown outcomes reconciled."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+import requests
+from blast_helpers import run_queue, seed
+from sqlalchemy import select
+from test_voice_campaigns import _plan, _rows, _wait
+from voice_helpers import calls_by_phone, voice_campaign
+
+from textbank.blasts.sender import Channels
+from textbank.calls.launch import launch_calls
+from textbank.calls.placer import CallOptions, place_bucket
+from textbank.calls.reconcile import sweep_calls
+from textbank.db import session_scope
+from textbank.models import Campaign, OptOutEvent, utcnow
+from textbank.twilio.clients import rest_client
+
+
+def _launch(live, auth, **overrides) -> int:
+    created = live.client.post("/api/v1/campaigns", headers=auth, json=voice_campaign(**overrides))
+    assert created.status_code == 201, created.get_json()
+    cid = created.get_json()["id"]
+    assert live.client.post(f"/api/v1/campaigns/{cid}/launch", headers=auth).status_code == 202
+    return cid
+
+
+def _snapshot(live, cid: int) -> None:
+    """The launch job's snapshot, here (its placing jobs are left to `_place`)."""
+    launch_calls(live.sessions, cid, live.settings.send_window, on_buckets=lambda *_: None)
+
+
+def _place(live, cid: int, settings=None, later: timedelta = timedelta(0)) -> None:
+    """One worker's pass over the campaign's first bucket, at a clock `later` than now."""
+    settings = settings or live.settings
+    _snapshot(live, cid)  # a no-op once snapshotted
+
+    async def run() -> None:
+        channels = Channels.open(settings, settings.redis_url)
+        try:
+            await place_bucket(live.sessions, channels.client, channels.aredis, cid, 0,
+                               CallOptions.from_settings(settings),
+                               now=lambda: utcnow() + later)  # fmt: skip
+        finally:
+            await channels.aclose()
+
+    asyncio.run(run())
+
+
+def _settled(live) -> bool:
+    return all(r.status not in ("pending", "placing", "queued", "ringing", "in-progress")
+               for r in _rows(live).values())  # fmt: skip
+
+
+def test_unanswered_calls_are_retried_after_the_spacing_then_given_up(live, auth):
+    seed(live.sessions, [("Di", "617-555-0104", "1199", "en"), ("Ed", "617-555-0105", "1199",
+                                                                  "en")])  # fmt: skip
+    _plan(live, "+16175550104", "no-answer")
+    _plan(live, "+16175550105", "machine")
+    cid = _launch(live, auth)
+    run_queue(live.settings)
+    _wait(lambda: _settled(live))
+    _place(live, cid)  # nothing is due yet: the spacing has not passed
+    assert len(calls_by_phone(live.sandbox)["+16175550104"]) == 1
+    _place(live, cid, later=timedelta(minutes=31))
+    _wait(lambda: len(calls_by_phone(live.sandbox)["+16175550104"]) == 2 and _settled(live))
+    _place(live, cid, later=timedelta(minutes=70))
+    rows = _rows(live)
+    calls = calls_by_phone(live.sandbox)
+    # Two attempts, as the policy says; the voicemail was left once and never retried.
+    assert len(calls["+16175550104"]) == 2 and len(calls["+16175550105"]) == 1
+    assert rows["+16175550104"].status == "no-answer" and rows["+16175550104"].placements == 2
+    stats = live.client.get(f"/api/v1/campaigns/{cid}/stats", headers=auth).get_json()
+    assert stats["status"] == "completed"
+    assert (stats["calls"]["placed"], stats["calls"]["no_answer"], stats["calls"]["voicemail"]) == (
+        3, 1, 1)  # fmt: skip
+
+
+def test_a_member_who_pressed_9_is_never_called_again(live, auth):
+    seed(live.sessions, [("Bo", "617-555-0102", "1199", "en"), ("Ana", "617-555-0101", "1199",
+                                                                  "en")])  # fmt: skip
+    live.sandbox.configure(call_digits="1")
+    _plan(live, "+16175550102", "human", "9")
+    _launch(live, auth)
+    run_queue(live.settings)
+    _wait(lambda: _settled(live))
+    again = _launch(live, auth, name="Second round")
+    run_queue(live.settings)
+    stats = live.client.get(f"/api/v1/campaigns/{again}/stats", headers=auth).get_json()
+    assert stats["skipped"]["opted_out"] == 1
+    _wait(lambda: len(calls_by_phone(live.sandbox)["+16175550101"]) == 2)
+    assert len(calls_by_phone(live.sandbox)["+16175550102"]) == 1
+    optouts = live.client.get("/api/v1/opt-outs", headers=auth).get_json()
+    assert [(e["phone"], e["source"]) for e in optouts["events"]] == [("+16175550102", "voice")]
+
+
+def test_press_9_can_stop_calls_only(live, auth):
+    live.app.extensions["textbank.settings"] = replace(live.settings, press_9_stops_texts=False)
+    seed(live.sessions, [("Bo", "617-555-0102", "1199", "en")])
+    _plan(live, "+16175550102", "human", "9")
+    _launch(live, auth)
+    run_queue(live.settings)
+    _wait(lambda: _rows(live)["+16175550102"].digits == "9")
+    assert "No recibirá" not in calls_by_phone(live.sandbox)["+16175550102"][0].twiml[-1]
+    assert (
+        "any more calls from textbank" in calls_by_phone(live.sandbox)["+16175550102"][0].twiml[-1]
+    )
+    with session_scope(live.sessions) as session:
+        event = session.scalar(select(OptOutEvent))
+        assert (event.kind, event.source) == ("no_calls", "voice")
+    member = live.client.get("/api/v1/members", headers=auth).get_json()["members"][0]
+    assert member["opted_out"] is False  # texts still reach them
+
+
+def test_calls_never_go_faster_than_the_account_allows(live, auth):
+    members = [(f"M{i}", f"+1617201{i:04d}", "1199", "en") for i in range(36)]
+    seed(live.sessions, members)
+    live.sandbox.configure(call_digits="1")
+    rate = 12.0
+    settings = replace(live.settings, call_rate=rate, call_concurrency=200)
+    cid = _launch(live, auth)
+    _place(live, cid, settings)
+    _wait(lambda: _settled(live), 30)
+    created = sorted(c.date_created for c in live.sandbox.state.all_calls())
+    assert len(created) == 36
+    burst = max(1, int(rate / 10))
+    # Measured from the carrier's own timestamps: in any one second, no more than the rate
+    # (plus the bucket's small burst) arrived.
+    for i, start in enumerate(created):
+        in_window = sum(1 for t in created[i:] if t < start + timedelta(seconds=1))
+        assert in_window <= rate + burst, (start, in_window)
+
+
+def test_live_calls_are_capped(live, auth):
+    members = [(f"M{i}", f"+1617202{i:04d}", "1199", "en") for i in range(6)]
+    seed(live.sessions, members)
+    live.sandbox.configure(call_digits="1", talk_ms=300)
+    settings = replace(live.settings, call_rate=100.0, call_concurrency=2)
+    cid = _launch(live, auth)
+    _place(live, cid, settings)
+    _wait(lambda: _settled(live), 30)
+    calls = live.sandbox.state.all_calls()
+    assert len(calls) == 6
+    # Never more than two calls between their creation and their end, by the carrier's clock.
+    for call in calls:
+        overlapping = [c for c in calls if c.date_created <= call.date_created < c.end_time]
+        assert len(overlapping) <= 2, [c.sid for c in overlapping]
+
+
+def _sweep(live, settings, later: timedelta):
+    released: list[str] = []
+    report = sweep_calls(
+        live.sessions, rest_client(settings), lambda cid, buckets: 0, utcnow() + later,
+        timedelta(seconds=5), timedelta(seconds=settings.send_quarantine),
+        settings.twilio_from_number or "", released.append,
+    )  # fmt: skip
+    return report, released
+
+
+def test_an_unclear_create_is_looked_up_after_the_quarantine(live, auth):
+    seed(live.sessions, [("Ana", "617-555-0101", "1199", "en"), ("Bo", "617-555-0102", "1199",
+                                                                   "en")])  # fmt: skip
+    # The carrier makes both calls, but neither the answer to the create nor any callback
+    # comes back: only the list can tell that they exist.
+    live.sandbox.configure(timeout_rate=1.0, timeout_seconds=3, callbacks=False,
+                           no_answer_rate=1.0)  # fmt: skip
+    settings = replace(live.settings, twilio_timeout=1.0, send_quarantine=30.0)
+    cid = _launch(live, auth)
+    _place(live, cid, settings)
+    assert {r.status for r in _rows(live).values()} == {"placing"}
+    assert len(live.sandbox.state.all_calls()) == 2
+    live.sandbox.configure(timeout_rate=0.0)
+    report, _ = _sweep(live, settings, timedelta(seconds=10))
+    assert report.adopted == 0 and report.freed == 0  # still in quarantine: nothing decided
+    _wait(lambda: all(c.status == "no-answer" for c in live.sandbox.state.all_calls()))
+    report, released = _sweep(live, settings, timedelta(seconds=60))
+    assert report.adopted == 2 and report.freed == 0 and len(released) == 2
+    rows = _rows(live)
+    assert all(r.twilio_sid and r.placements == 1 for r in rows.values())
+    assert {r.status for r in rows.values()} == {"deferred"}  # unanswered: retried later
+    _place(live, cid, settings)
+    assert all(len(c) == 1 for c in calls_by_phone(live.sandbox).values())  # never twice
+
+
+def test_a_create_that_never_happened_is_placed_again(live, auth):
+    seed(live.sessions, [("Ana", "617-555-0101", "1199", "en")])
+    live.sandbox.configure(call_digits="1", error_500_rate=1.0, fault_commits=False)
+    settings = replace(live.settings, send_quarantine=30.0)
+    cid = _launch(live, auth)
+    _place(live, cid, settings)
+    assert _rows(live)["+16175550101"].status == "placing"  # a 500: the outcome is unknown
+    assert live.sandbox.state.all_calls() == []
+    live.sandbox.configure(error_500_rate=0.0)
+    report, released = _sweep(live, settings, timedelta(seconds=60))
+    assert report.freed == 1 and released == [f"{_rows(live)['+16175550101'].id}:1"]
+    _place(live, cid, settings)
+    _wait(lambda: _settled(live))
+    assert len(calls_by_phone(live.sandbox)["+16175550101"]) == 1
+    assert _rows(live)["+16175550101"].attempts == 2
+    with session_scope(live.sessions) as session:
+        assert session.get(Campaign, cid).status == "completed"
+    assert isinstance(_rows(live)["+16175550101"].ended_at, datetime)
+    requests.post(f"{live.sandbox.url}/sandbox/reset", timeout=5)

@@ -1,0 +1,1 @@
+"""Voice campaigns: scripts, the calls table, placing calls, TwiML, callbacks, reconciliation."""
