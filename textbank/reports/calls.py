@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from textbank.models import Call, Campaign, Local, Member, Outcome, OutcomeSource
+from textbank.models import VOLUNTEER_OUTCOME, Call, Campaign, Local, Member, Outcome, OutcomeSource
 from textbank.twilio.codes import CallStatus
 
 CALL_MEASURES = ("calls_placed", "calls_answered", "voicemails", "calls_opted_out",
@@ -113,11 +113,12 @@ def voice_campaign_measures(session: Session, f: Any, skip: set) -> list[tuple[C
     found = {row[0]: row[1:] for row in session.execute(query) if row[0] not in skip}
     if not found:
         return []
-    outcomes = session.execute(
-        select(OC.campaign_id, OC.name == "volunteer", func.count(func.distinct(OC.member_id)))
+    named = session.execute(
+        select(OC.campaign_id, OC.name, func.count(func.distinct(OC.member_id)))
         .where(OC.campaign_id.in_(list(found)))
-        .group_by(OC.campaign_id, OC.name == "volunteer")
+        .group_by(OC.campaign_id, OC.name)
     ).all()
+    outcomes = [(cid, name == VOLUNTEER_OUTCOME, n) for cid, name, n in named]
     out = []
     for campaign in session.scalars(select(Campaign).where(Campaign.id.in_(list(found)))):
         members, texted, delivered, failed, opted_out = found[campaign.id]

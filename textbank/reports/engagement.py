@@ -302,7 +302,10 @@ def engagement(session: Session, by: str, f: ReportFilter | None = None) -> dict
             rows.append({"campaign": campaign.name, "campaign_id": campaign.id,
                          **_row(measures, goals_of(campaign))})  # fmt: skip
         # Voice campaigns: a member called counts as texted, one reached as delivered.
-        for campaign, measures in voice_campaign_measures(session, f, set(counts)):
+        voiced = voice_campaign_measures(session, f, set())
+        by_calls = {campaign.id for campaign, _ in voiced}
+        rows = [r for r in rows if r["campaign_id"] not in by_calls]
+        for campaign, measures in voiced:
             rows.append({"campaign": campaign.name, "campaign_id": campaign.id,
                          **_row(measures, goals_of(campaign))})  # fmt: skip
         rows.sort(key=lambda r: r["campaign_id"])
