@@ -33,7 +33,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     from flask_wtf.csrf import CSRFProtect
 
-    from textbank import api, cli, web, webhooks
+    from textbank import api, cli, consoles, web, webhooks
     from textbank.web import auth, dashboard, database, errors, members, optouts, people, redis_ext
 
     app.extensions["textbank.settings"] = settings
@@ -51,5 +51,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     dashboard.init_app(app)
     for console in (members, optouts, people, errors):
         console.init_app(app)
+    consoles.init_app(app)
     cli.init_app(app)
     return app

@@ -11,6 +11,7 @@ from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
 from textbank.campaigns.audience import audience_size, normalize_audience
+from textbank.campaigns.p2p import P2PError, console_to_dict, validate_console
 from textbank.campaigns.rendering import TemplateError, check_template, measure, render
 from textbank.engagement.marks import CONVERSATIONAL
 from textbank.members.fields import FieldError, normalize_language
@@ -108,7 +109,12 @@ def validate_campaign(data: Mapping) -> dict:
             }
         else:
             replies[outcome] = _template(reply, f"replies.{outcome}")
+    try:
+        console = validate_console(data)
+    except P2PError as exc:
+        raise CampaignError(str(exc)) from exc
     return {
+        **console,
         "name": name.strip(),
         "kind": _choice(data.get("kind"), CampaignKind, "kind"),
         "channel": _choice(data.get("channel", "sms"), Channel, "channel"),
@@ -171,6 +177,7 @@ def campaign_to_dict(campaign: Campaign) -> dict:
         "audience": campaign.audience,
         "keywords": campaign.keywords,
         "replies": campaign.replies,
+        **console_to_dict(campaign),
         "status": campaign.status,
         "created_at": campaign.created_at.isoformat(),
         "launched_at": campaign.launched_at.isoformat() if campaign.launched_at else None,
@@ -190,8 +197,9 @@ def status_counts(
     session: Session, campaign_id: int, among: tuple[str, ...] | None = None
 ) -> dict[str, int]:
     """Rows of the campaign per status; only the statuses `among` when given."""
+    # First texts only: a volunteer's replies in a conversation are not the audience.
     query = select(OutboundMessage.status, func.count()).where(
-        OutboundMessage.campaign_id == campaign_id
+        OutboundMessage.campaign_id == campaign_id, OutboundMessage.conversation_id.is_(None)
     )
     if among is not None:
         query = query.where(OutboundMessage.status.in_(among))
@@ -240,6 +248,7 @@ def campaign_stats(session: Session, campaign: Campaign) -> dict:
         select(func.count(), func.coalesce(func.sum(OutboundMessage.segments), 0)).where(
             OutboundMessage.campaign_id == campaign.id,
             OutboundMessage.twilio_sid.is_not(None),
+            OutboundMessage.conversation_id.is_(None),
         )
     ).one()
     c = lambda *statuses: sum(counts.get(s, 0) for s in statuses)  # noqa: E731
@@ -277,7 +286,11 @@ def reply_stats(session: Session, campaign: Campaign) -> dict:
         select(func.count())
         .select_from(OutboundMessage)
         .join(Member, Member.id == OutboundMessage.member_id)
-        .where(OutboundMessage.campaign_id == campaign.id, Member.opted_out_at.is_not(None))
+        .where(
+            OutboundMessage.campaign_id == campaign.id,
+            OutboundMessage.conversation_id.is_(None),
+            Member.opted_out_at.is_not(None),
+        )
     )
     by_outcome = dict(
         session.execute(

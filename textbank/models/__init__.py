@@ -4,6 +4,7 @@ from textbank.models.base import Base, UTCDateTime, table, utcnow
 from textbank.models.campaign import (
     Campaign,
     CampaignKind,
+    CampaignMode,
     CampaignStatus,
     Channel,
     DigestSchedule,
@@ -41,6 +42,7 @@ __all__ = [
     "Base",
     "Campaign",
     "CampaignKind",
+    "CampaignMode",
     "CampaignStatus",
     "Channel",
     "Classification",

@@ -122,15 +122,20 @@ def _recount(session: Session, by: str, f: ReportFilter) -> dict[int | None, dic
 
     one_pass = by == "campaign" and not (local_number or f.since or f.until)
     if one_pass:
-        # One row per member and campaign (a unique key), so plain counts are distinct
-        # counts: one pass over the messages, no join to members.
-        query = select(
-            OUT.campaign_id,
-            func.count(),
-            func.count(OUT.twilio_sid),
-            func.count().filter(OUT.status == MessageStatus.DELIVERED),
-            func.count().filter(OUT.status.in_(NOT_DELIVERED)),
-        ).group_by(OUT.campaign_id)
+        # One first text per member and campaign (a unique key), so plain counts are
+        # distinct counts: one pass over the messages, no join to members. A volunteer's
+        # replies in a conversation are left out (the other runs count distinct members).
+        query = (
+            select(
+                OUT.campaign_id,
+                func.count(),
+                func.count(OUT.twilio_sid),
+                func.count().filter(OUT.status == MessageStatus.DELIVERED),
+                func.count().filter(OUT.status.in_(NOT_DELIVERED)),
+            )
+            .where(OUT.conversation_id.is_(None))
+            .group_by(OUT.campaign_id)
+        )
         if f.campaign_id is not None:
             query = query.where(OUT.campaign_id == f.campaign_id)
         for campaign_id, members, texted, delivered, failed in session.execute(query):
