@@ -102,9 +102,9 @@ def seed(sessions, volunteers: int, batch: int) -> tuple[int, list[str]]:
             "keywords": {"YES": "attending"},
         })  # fmt: skip
         campaign_id = campaign.id
-    from textbank.blasts.launch import launch_campaign
+    from textbank.blasts.launch import snapshot_audience
 
-    launch_campaign(sessions, campaign_id, SendWindow(0, 1440), on_buckets=lambda *_: None)
+    snapshot_audience(sessions, campaign_id, SendWindow(0, 1440), on_buckets=lambda *_: None)
     emails = [f"bench{i}@example.org" for i in range(volunteers)]
     with session_scope(sessions) as session:
         for email in emails:

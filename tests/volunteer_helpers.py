@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from blast_helpers import seed
+from blast_helpers import run_queue, seed
 from sqlalchemy import select
 
 from textbank.accounts import create_user
@@ -57,6 +57,7 @@ def launch_p2p(client, sessions, auth, campaign=None, members=MEMBERS) -> int:
     campaign_id = created.get_json()["id"]
     launched = client.post(f"/api/v1/campaigns/{campaign_id}/launch", headers=auth)
     assert launched.status_code == 202, launched.get_json()
+    run_queue(client.application.extensions["textbank.settings"])  # the launch job snapshots
     return campaign_id
 
 
