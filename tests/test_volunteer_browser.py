@@ -10,9 +10,9 @@ from urllib.parse import urlsplit
 
 import requests
 from blast_helpers import texts_by_phone
-from volunteer_helpers import MEMBERS, P2P_CAMPAIGN, PASSWORD, PHONES, launch_p2p, volunteer
 from sqlalchemy import select
 from test_dashboard_browser import _chromium
+from volunteer_helpers import MEMBERS, P2P_CAMPAIGN, PASSWORD, PHONES, launch_p2p, volunteer
 
 from textbank.conversations.reclaim import reclaim_stale
 from textbank.db import session_scope

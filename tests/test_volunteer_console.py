@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 from blast_helpers import inbound, signed_post
+from sqlalchemy import func, select
 from volunteer_helpers import (
     MEMBERS,
     P2P_CAMPAIGN,
@@ -18,7 +19,6 @@ from volunteer_helpers import (
     sign_in,
     volunteer,
 )
-from sqlalchemy import func, select
 
 from textbank import create_app
 from textbank.compliance.quiet_hours import SendWindow

@@ -43,7 +43,7 @@ def _helpers() -> dict:
 
 @bp.get("")
 @login_required(EVERYONE)
-def home():
+def index():
     mark_seen(me())
     return _home()
 
@@ -74,7 +74,7 @@ def save_settings():
     db().commit()
     flash(f"Saved. Large type is {'on' if user.large_type else 'off'}; you text in "
           f"{', '.join(language_name(code) for code in languages)}.")  # fmt: skip
-    return redirect(url_for("volunteer.home"))
+    return redirect(url_for("volunteer.index"))
 
 
 def read_languages(text: str) -> list[str]:
@@ -102,13 +102,13 @@ def request_batch(campaign_id: int):
     except batches.BatchError as exc:
         session.rollback()
         flash(str(exc))
-        return redirect(url_for("volunteer.home"))
+        return redirect(url_for("volunteer.index"))
     session.commit()
     if batch.already_held:
         flash(f"You already have {batch.holding} members to text in this campaign.")
     elif batch.assigned == 0:
         flash("Everyone in this campaign has been texted or is being texted. Thank you!")
-        return redirect(url_for("volunteer.home"))
+        return redirect(url_for("volunteer.index"))
     else:
         flash(f"Your batch: {batch.assigned} members to text.")
     return redirect(url_for("volunteer.texting", campaign_id=campaign_id))
@@ -157,7 +157,7 @@ def done(campaign_id: int):
     released = batches.release_batch(session, user.id, campaign_id, utcnow())
     session.commit()
     flash(f"Thank you! {released} unsent members went back for other volunteers.")
-    return redirect(url_for("volunteer.home"))
+    return redirect(url_for("volunteer.index"))
 
 
 # The inbox -------------------------------------------------------------------------------

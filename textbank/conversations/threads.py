@@ -293,7 +293,7 @@ def opt_member_out(
         raise ThreadError("the member is gone")
     changed = opt_out(session, phone, OptOutSource.VOLUNTEER, now,
                       text=f"opted out by {user.role} {user.email} in conversation {c.id}",
-                      client=client)  # fmt: skip
+                      client=client, actor_id=user.id, reason="asked a volunteer")  # fmt: skip
     close(session, user, c, now)
     return changed
 

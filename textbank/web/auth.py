@@ -55,7 +55,7 @@ class LogoutForm(FlaskForm):
 def home_for(user: User | None) -> str:
     """Where a user starts: managers on the dashboard, volunteers in their console."""
     if user is not None and user.role not in MANAGERS:
-        return url_for("volunteer.home")
+        return url_for("volunteer.index")
     return url_for("dashboard.index")
 
 
