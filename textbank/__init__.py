@@ -33,7 +33,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     from flask_wtf.csrf import CSRFProtect
 
-    from textbank import api, cli, web, webhooks
+    from textbank import api, cli, consoles, web, webhooks
     from textbank.web import (
         auth,
         campaigns,
@@ -62,5 +62,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     for console in (members, optouts, people, errors):
         console.init_app(app)
     campaigns.init_app(app)
+    consoles.init_app(app)
     cli.init_app(app)
     return app

@@ -32,6 +32,7 @@ def _http_error(exc: HTTPException):
 def init_app(app: Flask) -> None:
     from textbank.api import (  # noqa: F401 - registers routes on bp
         campaigns,
+        conversations,
         digests,
         members,
         replies,

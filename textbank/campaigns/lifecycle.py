@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from textbank.campaigns.audience import audience_size, normalize_audience
 from textbank.campaigns.counts import message_counts
+from textbank.campaigns.p2p import P2PError, console_to_dict, validate_console
 from textbank.campaigns.rendering import TemplateError, check_template, measure, render
 from textbank.members.fields import FieldError, normalize_language
 from textbank.models import (
@@ -108,7 +109,12 @@ def validate_campaign(data: Mapping) -> dict:
             }
         else:
             replies[outcome] = _template(reply, f"replies.{outcome}")
+    try:
+        console = validate_console(data)
+    except P2PError as exc:
+        raise CampaignError(str(exc)) from exc
     return {
+        **console,
         "name": name.strip(),
         "kind": _choice(data.get("kind"), CampaignKind, "kind"),
         "channel": _choice(data.get("channel", "sms"), Channel, "channel"),
@@ -192,6 +198,7 @@ def campaign_to_dict(campaign: Campaign) -> dict:
         "keywords": campaign.keywords,
         "replies": campaign.replies,
         "goals": campaign.goals or {},
+        **console_to_dict(campaign),
         "status": campaign.status,
         "scheduled_at": campaign.scheduled_at.isoformat() if campaign.scheduled_at else None,
         "archived_at": campaign.archived_at.isoformat() if campaign.archived_at else None,
@@ -213,8 +220,9 @@ def status_counts(
     session: Session, campaign_id: int, among: tuple[str, ...] | None = None
 ) -> dict[str, int]:
     """Rows of the campaign per status; only the statuses `among` when given."""
+    # First texts only: a volunteer's replies in a conversation are not the audience.
     query = select(OutboundMessage.status, func.count()).where(
-        OutboundMessage.campaign_id == campaign_id
+        OutboundMessage.campaign_id == campaign_id, OutboundMessage.conversation_id.is_(None)
     )
     if among is not None:
         query = query.where(OutboundMessage.status.in_(among))
