@@ -30,6 +30,8 @@ def create_app(settings: Settings | None = None) -> Flask:
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
         )
         logging.getLogger("alembic").setLevel(logging.WARNING)
+    for warning in settings.warnings():
+        logging.getLogger("textbank").warning("WARNING: %s", warning)
 
     from flask_wtf.csrf import CSRFProtect
 

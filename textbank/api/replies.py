@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
 from flask import Response, g, jsonify, request
 
-from textbank import audit
+from textbank import audit, csvexport
 from textbank.api import ApiError, bp
 from textbank.api.auth import MANAGERS, require_role
 from textbank.compliance.optouts import import_suppression_list, ledger
@@ -50,12 +47,8 @@ def export_opt_outs():
         raise ApiError(str(exc), 400) from exc
     events = ledger(db(), since_at)
     if request.args.get("format", "json") == "csv":
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=LEDGER_FIELDS)
-        writer.writeheader()
-        writer.writerows(events)
         return Response(
-            out.getvalue(),
+            csvexport.to_csv(LEDGER_FIELDS, events),
             mimetype="text/csv",
             headers={"Content-Disposition": "attachment; filename=opt-outs.csv"},
         )
