@@ -35,6 +35,9 @@ def _alive(pid: int) -> bool:
         return False
 
 
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - the point of the test
+
+
 def test_textbank_dev_on_all_interfaces_warns_and_sigterm_stops_everything(tmp_path):
     port = _free_port()
     env = {
@@ -44,7 +47,7 @@ def test_textbank_dev_on_all_interfaces_warns_and_sigterm_stops_everything(tmp_p
     }
     env["TEXTBANK_INSTANCE_PATH"] = str(tmp_path / "instance")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "textbank.cli", "dev", "--host", "0.0.0.0", "--port", str(port)],
+        [sys.executable, "-m", "textbank.cli", "dev", "--host", ALL_INTERFACES, "--port", str(port)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
@@ -53,7 +56,7 @@ def test_textbank_dev_on_all_interfaces_warns_and_sigterm_stops_everything(tmp_p
             line = proc.stdout.readline()
             assert line, "".join(lines)
             lines.append(line)
-        assert any("WARNING" in line and "0.0.0.0" in line for line in lines), lines
+        assert any("WARNING" in line and ALL_INTERFACES in line for line in lines), lines
         redis_pid = int((tmp_path / "instance" / "redis" / "redis.pid").read_text())
         base = f"http://127.0.0.1:{port}"
         for _ in range(100):  # the worker is up when its scheduler has started too

@@ -66,8 +66,10 @@ def voice_answer():
         response.say(f"You will get no more calls or texts from {org}. Goodbye.")
     elif digits == STOP_DIGIT:
         # A withheld or unreadable caller id: nothing to put on the list, so say how to stop.
-        response.say("We cannot see your phone number, so we could not stop calls and texts "
-                     "to it. Please text STOP to this number from your phone. Goodbye.")  # fmt: skip
+        response.say(
+            "We cannot see your phone number, so we could not stop calls and texts to it. "
+            "Please text STOP to this number from your phone. Goodbye."
+        )
     else:
         response.say("Sorry, that is not one of the choices. Goodbye.")
     session.commit()
