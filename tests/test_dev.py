@@ -47,7 +47,8 @@ def test_textbank_dev_on_all_interfaces_warns_and_sigterm_stops_everything(tmp_p
     }
     env["TEXTBANK_INSTANCE_PATH"] = str(tmp_path / "instance")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "textbank.cli", "dev", "--host", ALL_INTERFACES, "--port", str(port)],
+        [sys.executable, "-m", "textbank.cli", "dev", "--host", ALL_INTERFACES,
+         "--port", str(port)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
