@@ -19,7 +19,6 @@ def create_app(settings: Settings | None = None) -> Flask:
         settings = Settings.from_env(current_environ(), app.instance_path)
     app.config.update(
         SECRET_KEY=settings.secret_key,
-        MAX_CONTENT_LENGTH=200 * 1024 * 1024,  # a 500,000-member CSV fits with room
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=not settings.is_dev,
@@ -42,6 +41,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         dashboard,
         database,
         errors,
+        limits,
         members,
         optouts,
         people,
@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
 
     app.extensions["textbank.settings"] = settings
+    limits.init_app(app)  # first: no hook may read a body before the limits apply
     database.init_app(app, settings)
     redis_ext.init_app(app, settings)
     api.init_app(app)

@@ -14,6 +14,7 @@ from textbank.models import utcnow
 from textbank.reports.formats import ReportArgsError, parse_time
 from textbank.web import redis_ext
 from textbank.web.database import db
+from textbank.web.limits import upload_body
 
 LEDGER_FIELDS = ("phone", "member_id", "kind", "source", "text", "reason", "at")
 
@@ -56,11 +57,12 @@ def export_opt_outs():
 
 
 def _phones_from_upload() -> list[tuple]:
-    payload = request.get_json(silent=True)
-    if isinstance(payload, dict) and isinstance(payload.get("phones"), list):
+    if request.is_json:  # JSON lists keep the 1 MiB limit: tens of thousands of numbers
+        payload = request.get_json(silent=True)
+        if not isinstance(payload, dict) or not isinstance(payload.get("phones"), list):
+            raise ApiError('phones: send {"phones": ["+16175550101", ...]} or a CSV file', 400)
         return [(i + 1, str(p)) for i, p in enumerate(payload["phones"])]
-    upload = request.files.get("file")
-    data = upload.read() if upload else request.get_data(cache=False)
+    data = upload_body().read()
     try:
         return list(read_suppression_list(data))
     except NotASuppressionList as exc:
