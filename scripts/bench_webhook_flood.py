@@ -87,10 +87,15 @@ def main() -> None:
         )  # fmt: skip
         results[case] = json.loads(out.stdout.strip().splitlines()[-1])
     reply, flood = results["reply"], results["flood"]
-    print(f"signed reply:  HTTP {reply['status']}, {reply['bytes']:,} bytes, "
-          f"CPU {reply['cpu_s'] * 1000:.1f} ms, peak memory +{reply['peak_mb']:.1f} MB")
-    print(f"flood:         HTTP {flood['status']}, {flood['bytes']:,} bytes, {args.fields:,} fields, "
-          f"CPU {flood['cpu_s'] * 1000:.1f} ms, peak memory +{flood['peak_mb']:.1f} MB")
+    print(
+        f"signed reply:  HTTP {reply['status']}, {reply['bytes']:,} bytes, "
+        f"CPU {reply['cpu_s'] * 1000:.1f} ms, peak memory +{reply['peak_mb']:.1f} MB"
+    )
+    print(
+        f"flood:         HTTP {flood['status']}, {flood['bytes']:,} bytes, "
+        f"{args.fields:,} fields, "
+        f"CPU {flood['cpu_s'] * 1000:.1f} ms, peak memory +{flood['peak_mb']:.1f} MB"
+    )
     print(f"flood / reply: CPU x{flood['cpu_s'] / max(reply['cpu_s'], 1e-9):.2f}, "
           f"peak memory +{flood['peak_mb'] - reply['peak_mb']:.1f} MB")  # fmt: skip
 

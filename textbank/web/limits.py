@@ -25,7 +25,7 @@ class BoundedRequest(Request):
 
     def _get_file_stream(self, total_content_length, content_type, filename=None,
                          content_length=None) -> IO[bytes]:  # fmt: skip
-        return tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - the caller closes it
+        return tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
 
 
 def _bounded_form(max_bytes: int, max_fields: int) -> None:
