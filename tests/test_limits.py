@@ -1,6 +1,7 @@
 """No request can make the app read or parse more than its honest work needs."""
 
 import io
+import re
 
 import pytest
 from blast_helpers import inbound, seed, signed_post
@@ -111,3 +112,42 @@ def test_an_upload_under_the_limit_imports_every_row_chunked(client, auth):
                            environ_overrides={"wsgi.input_terminated": True})  # fmt: skip
     assert response.status_code == 200, response.text
     assert response.get_json()["created"] == 3000
+
+
+def test_a_console_upload_endpoint_takes_large_files_only_from_a_signed_in_manager(app, sessions):
+    from flask import request
+
+    from textbank.accounts import create_user
+    from textbank.db import session_scope
+    from textbank.web.auth import login_required
+
+    @app.post("/upload-test")
+    @login_required()
+    def upload_test():
+        return {"bytes": len(request.files["file"].read())}
+
+    limits.UPLOAD_ENDPOINTS.add("upload_test")
+    try:
+        files = {"file": (io.BytesIO(b"x" * (3 * 1024 * 1024)), "members.csv")}
+        stranger = app.test_client()  # the CSRF check would parse the form: refused first
+        assert stranger.post("/upload-test", data=files).status_code == 413
+        with session_scope(sessions) as session:
+            create_user(session, "lead@example.org", "manager", "correct horse battery")
+        manager = app.test_client()
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"',
+                          manager.get("/login").text).group(1)  # fmt: skip
+        manager.post("/login", data={"email": "lead@example.org", "csrf_token": token,
+                                     "password": "correct horse battery"})  # fmt: skip
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"',
+                          manager.get("/dashboard").text).group(1)  # fmt: skip
+        files = {"file": (io.BytesIO(b"x" * (3 * 1024 * 1024)), "members.csv"),
+                 "csrf_token": token}  # fmt: skip
+        answer = manager.post("/upload-test", data=files)
+        assert answer.status_code == 200 and answer.get_json()["bytes"] == 3 * 1024 * 1024
+    finally:
+        limits.UPLOAD_ENDPOINTS.discard("upload_test")
+
+
+def test_the_consoles_upload_forms_take_large_files_from_a_manager(app, sessions):
+    assert {"members.uploads", "optouts.upload"} <= limits.UPLOAD_ENDPOINTS
+    assert {"members.uploads", "optouts.upload"} <= set(app.view_functions)

@@ -43,12 +43,23 @@ def _bounded_form(max_bytes: int, max_fields: int) -> None:
         abort(413, f"the form has more than {max_fields} fields")
 
 
-def _limit_unauthenticated() -> None:
+# Console endpoints that take a file in a form (CSRF reads the form before the view runs):
+# for a signed-in manager they accept UPLOAD_MAX_BYTES; for anyone else, the default.
+UPLOAD_ENDPOINTS: set[str] = {"members.uploads", "optouts.upload"}
+
+
+def _apply_limits() -> None:
     # Twilio's webhooks and the sign-in form are open to anyone: they get the small limits.
     if request.path.startswith("/twilio/"):
         _bounded_form(WEBHOOK_MAX_BYTES, WEBHOOK_MAX_FIELDS)
     elif request.path == "/login":
         _bounded_form(LOGIN_MAX_BYTES, LOGIN_MAX_FIELDS)
+    elif request.endpoint in UPLOAD_ENDPOINTS:
+        from textbank.web.auth import MANAGERS, current_user
+
+        user = current_user()
+        if user is not None and user.role in MANAGERS:
+            request.max_content_length = UPLOAD_MAX_BYTES
 
 
 def upload_body() -> IO[bytes]:
@@ -86,4 +97,4 @@ def init_app(app: Flask) -> None:
     app.config.update(
         MAX_CONTENT_LENGTH=DEFAULT_MAX_BYTES, MAX_FORM_PARTS=100, MAX_FORM_MEMORY_SIZE=64 * 1024
     )
-    app.before_request(_limit_unauthenticated)
+    app.before_request(_apply_limits)
