@@ -119,7 +119,8 @@ def test_manager_imports_with_a_mapping_step_and_manages_people(live, tmp_path):
         guest.get_by_label("The same password again").fill("my own password")
         guest.screenshot(path=f"{SHOTS}/invite-375.png", full_page=True)
         guest.get_by_role("button", name="Create my account").click()
-        assert "Your account is ready" in guest.inner_text("body")
+        guest.wait_for_url("**/volunteer")  # signed in, in the volunteer console
+        assert "Text-bank shift" in guest.inner_text("body")
         guest.context.close()
 
         # 5. Promote, then disable them; the audit log says who did it.

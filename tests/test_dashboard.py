@@ -115,11 +115,14 @@ def test_anonymous_visitors_are_sent_to_sign_in(client):
     assert "Sign in" in client.get("/login?next=/dashboard").text
 
 
-def test_a_volunteer_is_refused_with_a_clear_page(client, users):
+def test_a_volunteer_signs_in_to_the_console_and_is_refused_the_dashboard(client, users):
     response = _sign_in(client, "volunteer@example.org")
-    assert response.status_code == 403
-    assert "The dashboard is for managers" in response.text
-    assert client.get("/dashboard").status_code == 302  # and is not signed in
+    assert response.status_code == 302
+    assert response.location == "/volunteer"  # their own console, not the managers' dashboard
+    refused = client.get("/dashboard")
+    assert refused.status_code == 403
+    assert "The dashboard is for managers" in refused.text
+    assert client.get("/dashboard/engagement.csv?by=local").status_code == 403
 
 
 @pytest.mark.parametrize(

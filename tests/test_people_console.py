@@ -42,7 +42,9 @@ def test_an_invite_link_creates_the_account_once(client, sessions, manager, app)
     assert mismatch.status_code == 400 and "not the same" in mismatch.text
     done = guest.post(link, data={"password": "abcdefgh1", "password2": "abcdefgh1",
                                   "csrf_token": csrf(form.text)})  # fmt: skip
-    assert done.status_code == 200 and "Your account is ready" in done.text
+    # Signed in, a new volunteer lands in the volunteer console.
+    assert done.status_code == 302 and done.location == "/volunteer"
+    assert "Text-bank shift" in guest.get(done.location).text
     with session_scope(sessions) as session:
         user = session.scalar(select(User).where(User.email == "vol@example.org"))
         assert user.role == "volunteer"

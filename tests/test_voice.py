@@ -33,3 +33,12 @@ def test_pressing_9_opts_out_and_forged_calls_are_refused(client, settings, sess
         client, settings, "/twilio/voice/status", {**CALL, "CallStatus": "completed"}
     )
     assert status.status_code == 204
+
+
+def test_a_withheld_caller_pressing_9_is_told_how_to_stop(client, settings, sessions):
+    for withheld in ("+266696687", "Anonymous", ""):
+        answer = signed_post(client, settings, "/twilio/voice",
+                             {**CALL, "From": withheld, "Digits": "9"})  # fmt: skip
+        assert answer.status_code == 200
+        assert "not one of the choices" not in answer.text
+        assert "text STOP" in answer.text

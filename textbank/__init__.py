@@ -19,7 +19,6 @@ def create_app(settings: Settings | None = None) -> Flask:
         settings = Settings.from_env(current_environ(), app.instance_path)
     app.config.update(
         SECRET_KEY=settings.secret_key,
-        MAX_CONTENT_LENGTH=200 * 1024 * 1024,  # a 500,000-member CSV fits with room
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=not settings.is_dev,
@@ -30,16 +29,19 @@ def create_app(settings: Settings | None = None) -> Flask:
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
         )
         logging.getLogger("alembic").setLevel(logging.WARNING)
+    for warning in settings.warnings():
+        logging.getLogger("textbank").warning("WARNING: %s", warning)
 
     from flask_wtf.csrf import CSRFProtect
 
-    from textbank import api, cli, web, webhooks
+    from textbank import api, cli, consoles, web, webhooks
     from textbank.web import (
         auth,
         campaigns,
         dashboard,
         database,
         errors,
+        limits,
         members,
         optouts,
         people,
@@ -47,6 +49,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
 
     app.extensions["textbank.settings"] = settings
+    limits.init_app(app)  # first: no hook may read a body before the limits apply
     database.init_app(app, settings)
     redis_ext.init_app(app, settings)
     api.init_app(app)
@@ -62,5 +65,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     for console in (members, optouts, people, errors):
         console.init_app(app)
     campaigns.init_app(app)
+    consoles.init_app(app)
     cli.init_app(app)
     return app

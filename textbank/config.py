@@ -12,6 +12,17 @@ from textbank.replies.keywords import DEFAULT_OPT_OUT_PHRASES
 from textbank.twilio.attempts import DEFAULT_QUARANTINE
 
 SANDBOX_NUMBER = "+15005550006"
+DEV_SECRET_KEY = "dev-only-insecure-secret-key"  # noqa: S105 - refused in production
+MIN_SECRET_LENGTH = 32
+# Keys people paste from tutorials and .env examples; anyone can sign a cookie with them.
+KNOWN_SECRETS = frozenset(
+    {
+        DEV_SECRET_KEY, "dev", "development", "secret", "secret-key", "secret_key",
+        "secretkey", "changeme", "change-me", "change_me", "password", "textbank",
+        "your-secret-key", "your_secret_key", "super-secret", "supersecret",
+        "please-change-me", "replace-me", "default", "insecure", "test", "flask",
+    }
+)  # fmt: skip
 
 
 class ConfigError(ValueError):
@@ -43,6 +54,18 @@ def _flag(value: str | None, name: str, default: bool) -> bool:
     if value.lower() in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name} must be true or false, got {value!r}")
+
+
+def check_secret_key(key: str) -> None:
+    """Refuse a SECRET_KEY someone could guess: it signs every session cookie."""
+    hint = "generate one with: python -c 'import secrets; print(secrets.token_hex(32))'"
+    folded = key.strip().lower()
+    if folded in KNOWN_SECRETS or any(word in folded for word in ("insecure", "changeme")):
+        raise ConfigError(f"SECRET_KEY is a well-known example value; {hint}")
+    if len(key) < MIN_SECRET_LENGTH:
+        raise ConfigError(f"SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters; {hint}")
+    if len(set(key)) < 10:
+        raise ConfigError(f"SECRET_KEY repeats too few characters to be random; {hint}")
 
 
 def normalize_database_url(url: str) -> str:
@@ -87,6 +110,17 @@ class Settings:
     def is_dev(self) -> bool:
         return self.env in ("development", "test")
 
+    def warnings(self) -> list[str]:
+        """What an operator must hear at start: a real database run on development secrets."""
+        found = []
+        if self.env == "development" and not self.database_url.startswith("sqlite"):
+            found.append(
+                "TEXTBANK_ENV=development with a DATABASE_URL: this instance uses development "
+                "secrets and settings (a guessable SECRET_KEY when none is set, insecure "
+                "cookies); never expose it. Set TEXTBANK_ENV=production."
+            )
+        return found
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str], instance_path: str) -> Settings:
         """Build settings from an environment mapping; raise ConfigError naming what is wrong."""
@@ -110,7 +144,9 @@ class Settings:
         if not secret_key:
             if env == "production":
                 raise ConfigError("SECRET_KEY is required in production")
-            secret_key = "dev-only-insecure-secret-key"  # noqa: S105
+            secret_key = DEV_SECRET_KEY
+        elif env == "production":
+            check_secret_key(secret_key)
 
         try:
             send_rate = float(get("TEXTBANK_SEND_RATE") or "50")

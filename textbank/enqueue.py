@@ -158,12 +158,44 @@ def call_buckets(connection: redis.Redis, campaign_id: int, buckets: list[int]) 
     return added
 
 
+def released(connection: redis.Redis, campaign_id: int, row_ids: list[int]) -> None:
+    """Queue the sending of rows a person released one at a time (P2P first texts, replies).
+
+    A bucket's job that is already running may have made its last claim before these rows
+    were released: a follow-up job for the bucket is queued then, so they go out now rather
+    than at the sweeper's next pass.
+    """
+    buckets = sorted({row_id // BUCKET for row_id in row_ids})
+    send_buckets(connection, campaign_id, buckets)
+    jobs = Job.fetch_many([bucket_job_id(campaign_id, b) for b in buckets], connection=connection)
+    running = [
+        b for b, job in zip(buckets, jobs, strict=True)
+        if job is not None and job.get_status(refresh=False) == JobStatus.STARTED
+    ]  # fmt: skip
+    if not running:
+        return
+    follow_ids = [f"{bucket_job_id(campaign_id, b)}-more" for b in running]
+    existing = Job.fetch_many(follow_ids, connection=connection)
+    q = queue(QueueName.SEND, connection)
+    for bucket, job_id, job in zip(running, follow_ids, existing, strict=True):
+        if job is not None and job.get_status(refresh=False) == JobStatus.QUEUED:
+            continue
+        q.enqueue_call(
+            f"{JOBS}.send_bucket", args=(campaign_id, bucket), job_id=job_id,
+            timeout=SEND_JOB_TIMEOUT, result_ttl=60, failure_ttl=24 * 3600,
+            description=f"send campaign {campaign_id} bucket {bucket} (released while it ran)",
+        )  # fmt: skip
+
+
 # What a launch does with each chunk of rows it snapshots, by campaign (mode, channel):
 # a blast texts them; other kinds register their own (P2P waits for volunteers, voice calls).
 Fanout = Callable[[redis.Redis, int, list[int]], int]
+# A P2P launch snapshots its rows held (no buckets come of it); what volunteers release
+# later, and their replies, go out as a blast's rows do, also when the sweeper requeues them.
 FANOUT: dict[tuple[str, str], Fanout] = {
     ("blast", "sms"): send_buckets,
     ("blast", "voice"): call_buckets,  # the launch snapshots call rows for these
+    ("p2p", "sms"): send_buckets,
 }
 
 

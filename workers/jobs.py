@@ -26,6 +26,8 @@ from textbank.calls.placer import CallOptions, place_bucket
 from textbank.calls.reconcile import sweep_calls
 from textbank.campaigns.editing import is_due
 from textbank.campaigns.lifecycle import CampaignError
+from textbank.conversations import live
+from textbank.conversations.reclaim import reclaim_stale
 from textbank.members import uploads
 from textbank.models import Campaign, CampaignStatus, Channel, DigestSchedule, utcnow
 from textbank.replies.handling import policy_from_settings, reprocess_stored
@@ -121,6 +123,9 @@ def sweep_campaigns() -> dict:
     with ctx.sessions() as session:
         result["digests_scheduled"] = enqueue.overdue_digests(ctx.redis, session)
     result["scheduled_launches"] = launch_overdue_scheduled()
+    with ctx.sessions.begin() as session:
+        online = live.online_users(ctx.redis, utcnow())
+        result["reclaimed"] = reclaim_stale(session, utcnow(), online).to_dict()
     result["replies_reprocessed"] = reprocess_stored(
         ctx.sessions, policy_from_settings(ctx.settings), utcnow(), ctx.redis
     )

@@ -29,10 +29,20 @@ def _http_error(exc: HTTPException):
     return exc
 
 
+def _no_sniff_no_store(response):
+    # Member data: never guessed into HTML by a browser, never kept by a cache or proxy;
+    # errors too, so unknown /api/ paths and refusals are covered.
+    if request.path.startswith("/api/"):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
 def init_app(app: Flask) -> None:
     from textbank.api import (  # noqa: F401 - registers routes on bp
         calls,
         campaigns,
+        conversations,
         digests,
         members,
         replies,
@@ -41,3 +51,4 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(bp)
     app.register_error_handler(HTTPException, _http_error)
+    app.after_request(_no_sniff_no_store)

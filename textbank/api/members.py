@@ -12,6 +12,7 @@ from textbank.members.fields import FieldError
 from textbank.members.importer import NotAMemberList, import_members
 from textbank.members.listing import list_members, member_to_dict
 from textbank.web.database import db
+from textbank.web.limits import upload_body
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +20,7 @@ log = logging.getLogger(__name__)
 @bp.post("/members/import")
 @require_role(*MANAGERS)
 def import_member_csv():
-    upload = request.files.get("file")
-    data = upload.read() if upload else request.get_data(cache=False)
+    data = upload_body().read()
     session = db()
     try:
         result = import_members(session, data)

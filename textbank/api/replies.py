@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
 from flask import Response, g, jsonify, request
 
-from textbank import audit
+from textbank import audit, csvexport
 from textbank.api import ApiError, bp
 from textbank.api.auth import MANAGERS, require_role
 from textbank.compliance.optouts import import_suppression_list, ledger
@@ -17,6 +14,7 @@ from textbank.models import utcnow
 from textbank.reports.formats import ReportArgsError, parse_time
 from textbank.web import redis_ext
 from textbank.web.database import db
+from textbank.web.limits import upload_body
 
 LEDGER_FIELDS = ("phone", "member_id", "kind", "source", "text", "reason", "at")
 
@@ -50,12 +48,8 @@ def export_opt_outs():
         raise ApiError(str(exc), 400) from exc
     events = ledger(db(), since_at)
     if request.args.get("format", "json") == "csv":
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=LEDGER_FIELDS)
-        writer.writeheader()
-        writer.writerows(events)
         return Response(
-            out.getvalue(),
+            csvexport.to_csv(LEDGER_FIELDS, events),
             mimetype="text/csv",
             headers={"Content-Disposition": "attachment; filename=opt-outs.csv"},
         )
@@ -63,11 +57,12 @@ def export_opt_outs():
 
 
 def _phones_from_upload() -> list[tuple]:
-    payload = request.get_json(silent=True)
-    if isinstance(payload, dict) and isinstance(payload.get("phones"), list):
+    if request.is_json:  # JSON lists keep the 1 MiB limit: tens of thousands of numbers
+        payload = request.get_json(silent=True)
+        if not isinstance(payload, dict) or not isinstance(payload.get("phones"), list):
+            raise ApiError('phones: send {"phones": ["+16175550101", ...]} or a CSV file', 400)
         return [(i + 1, str(p)) for i, p in enumerate(payload["phones"])]
-    upload = request.files.get("file")
-    data = upload.read() if upload else request.get_data(cache=False)
+    data = upload_body().read()
     try:
         return list(read_suppression_list(data))
     except NotASuppressionList as exc:

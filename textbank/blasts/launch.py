@@ -16,7 +16,15 @@ from textbank.campaigns.lifecycle import CampaignError, check_audience, snapshot
 from textbank.campaigns.rendering import measure, render
 from textbank.compliance.quiet_hours import SendWindow, WindowCheck, check
 from textbank.members.phones import looks_e164, time_zones
-from textbank.models import Campaign, CampaignStatus, Member, OutboundMessage, table, utcnow
+from textbank.models import (
+    Campaign,
+    CampaignMode,
+    CampaignStatus,
+    Member,
+    OutboundMessage,
+    table,
+    utcnow,
+)
 from textbank.reports.digests import stats_by_local
 from textbank.twilio.codes import MessageStatus
 
@@ -126,6 +134,8 @@ def snapshot_audience(
                 select(func.count()).select_from(audience_members(campaign.audience).subquery())
             )
         audience = campaign.audience
+        # A P2P campaign's rows wait for volunteers: held, never queued for a worker.
+        held = campaign.mode == CampaignMode.P2P
         templates = {"": campaign.message, **campaign.translations}
         # Counts per local, computed once, for templates that text them back to leaders.
         local_stats = (
@@ -172,10 +182,11 @@ def snapshot_audience(
                 )
                 zones = time_zones(phone)
                 gate = gates.get(zones) or gates.setdefault(zones, check(window, zones, stamp))
-                deferred = not gate.open
+                deferred = not gate.open and not held
+                status = MessageStatus.HELD if held else MessageStatus.DEFERRED if deferred else (
+                    MessageStatus.PENDING)  # fmt: skip
                 rows.append((
-                    campaign_id, m.id, phone, body, m.language, measure(body).segments,
-                    MessageStatus.DEFERRED if deferred else MessageStatus.PENDING,
+                    campaign_id, m.id, phone, body, m.language, measure(body).segments, status,
                     gate.opens_at if deferred else None, 0, stamp, stamp,
                 ))  # fmt: skip
             bulk_insert(session, table(OutboundMessage), ROW_COLUMNS, rows)

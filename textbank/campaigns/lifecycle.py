@@ -14,6 +14,7 @@ from textbank.calls.script import ScriptError, validate_voice
 from textbank.calls.stats import call_progress, voice_campaign_stats
 from textbank.campaigns.audience import audience_size, normalize_audience
 from textbank.campaigns.counts import message_counts
+from textbank.campaigns.p2p import P2PError, console_to_dict, validate_console
 from textbank.campaigns.rendering import TemplateError, check_template, measure, render
 from textbank.members.fields import FieldError, normalize_language
 from textbank.models import (
@@ -120,7 +121,12 @@ def validate_campaign(data: Mapping, org_name: str = "textbank") -> dict:
             raise CampaignError(str(exc)) from exc
     elif data.get("voice") is not None:
         raise CampaignError('voice is only for campaigns with "channel": "voice"')
+    try:
+        console = validate_console(data)
+    except P2PError as exc:
+        raise CampaignError(str(exc)) from exc
     return {
+        **console,
         "name": name.strip(),
         "kind": _choice(data.get("kind"), CampaignKind, "kind"),
         "channel": channel,
@@ -206,6 +212,7 @@ def campaign_to_dict(campaign: Campaign) -> dict:
         "replies": campaign.replies,
         "goals": campaign.goals or {},
         "voice": campaign.voice,
+        **console_to_dict(campaign),
         "status": campaign.status,
         "scheduled_at": campaign.scheduled_at.isoformat() if campaign.scheduled_at else None,
         "archived_at": campaign.archived_at.isoformat() if campaign.archived_at else None,
@@ -227,8 +234,9 @@ def status_counts(
     session: Session, campaign_id: int, among: tuple[str, ...] | None = None
 ) -> dict[str, int]:
     """Rows of the campaign per status; only the statuses `among` when given."""
+    # First texts only: a volunteer's replies in a conversation are not the audience.
     query = select(OutboundMessage.status, func.count()).where(
-        OutboundMessage.campaign_id == campaign_id
+        OutboundMessage.campaign_id == campaign_id, OutboundMessage.conversation_id.is_(None)
     )
     if among is not None:
         query = query.where(OutboundMessage.status.in_(among))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import replace
@@ -49,6 +51,29 @@ def describe_timing(when: Timing, window) -> str:
     )
 
 
+def is_loopback(host: str) -> bool:
+    """True when only this machine can reach the address (localhost, 127.x, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (systemd, docker, kill) unwinds like Ctrl-C, so the children are stopped too.
+
+    Python's default for SIGTERM ends the process at once, skipping every finally: the worker,
+    its scheduler and the embedded Redis were left running.
+    """
+
+    def _raise(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, _raise)
+
+
 @click.command("dev")
 @with_appcontext
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -56,7 +81,15 @@ def describe_timing(when: Timing, window) -> str:
 def dev_command(host: str, port: int) -> None:
     """Run textbank on this machine: web app, worker, sandbox carrier, embedded Redis, SQLite."""
     cfg = settings()
+    _stop_on_sigterm()
     base = f"http://{host}:{port}"
+    if not is_loopback(host):
+        click.echo(
+            f"WARNING: textbank dev is listening on {host}, reachable from other machines, "
+            "with development secrets, a demo manager and the sandbox carrier. Anyone who "
+            "can reach it can sign in. Use --host 127.0.0.1 unless you mean it.",
+            err=True,
+        )
     env = dict(os.environ)
     env["REDIS_URL"] = redis_url(cfg)  # starts the embedded server; children share it
     env.setdefault("TEXTBANK_ENV", cfg.env)
@@ -94,6 +127,8 @@ def dev_command(host: str, port: int) -> None:
     click.echo("  " + describe_timing(when, cfg.send_window))
     try:
         run_simple(host, port, current_app._get_current_object(), threaded=True)  # type: ignore[attr-defined]
+    except KeyboardInterrupt:
+        pass  # Ctrl-C or SIGTERM: a normal way to stop
     finally:
         for child in children:
             child.terminate()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from textbank.models.base import Base, UTCDateTime, utcnow
@@ -33,6 +33,11 @@ class CampaignStatus(StrEnum):
     COMPLETED = "completed"
 
 
+class CampaignMode(StrEnum):
+    BLAST = "blast"  # workers text the whole audience
+    P2P = "p2p"  # each first text waits for a volunteer's Send
+
+
 class Campaign(Base):
     """A blast: a script, an audience, keywords and the replies to them."""
 
@@ -42,6 +47,7 @@ class Campaign(Base):
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(16))
     channel: Mapped[str] = mapped_column(String(8), default=Channel.SMS)
+    mode: Mapped[str] = mapped_column(String(8), default=CampaignMode.BLAST, server_default="blast")
     message: Mapped[str] = mapped_column(Text)
     translations: Mapped[dict] = mapped_column(JSON, default=dict)
     audience: Mapped[dict] = mapped_column(JSON, default=dict)
@@ -68,6 +74,15 @@ class Campaign(Base):
     # When a scheduled launch is due; a draft with one shows as scheduled.
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The volunteer console: canned answers [{"title", "text": {lang: text}}], an optional
+    # survey {"question", "answers": [{"label", "outcome", "next"}]}, first texts per batch,
+    # minutes an unanswered conversation stays with its volunteer, and whether volunteers
+    # may answer a blast's replies (a P2P campaign's always go to volunteers).
+    canned_responses: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")
+    survey: Mapped[dict | None] = mapped_column(JSON)
+    batch_size: Mapped[int] = mapped_column(default=200, server_default="200")
+    reclaim_minutes: Mapped[int] = mapped_column(default=60, server_default="60")
+    volunteer_replies: Mapped[bool] = mapped_column(default=False, server_default="0")
 
 
 class CampaignMessageCount(Base):
@@ -110,9 +125,28 @@ class OutboundMessage(Base):
 
     __tablename__ = "outbound_messages"
     __table_args__ = (
-        UniqueConstraint("campaign_id", "member_id"),
         Index("ix_outbound_messages_campaign_status", "campaign_id", "status", "id"),
         Index("ix_outbound_messages_member_created", "member_id", "created_at"),
+        # A campaign's first text to a member is unique; a volunteer's replies in a
+        # conversation are rows of their own (conversation_id set).
+        Index(
+            "uq_outbound_messages_first_text",
+            "campaign_id",
+            "member_id",
+            unique=True,
+            postgresql_where=text("conversation_id IS NULL"),
+            sqlite_where=text("conversation_id IS NULL"),
+        ),
+        # P2P: the pool of first texts no volunteer holds yet, by language.
+        Index(
+            "ix_outbound_messages_p2p_pool",
+            "campaign_id",
+            "language",
+            "id",
+            postgresql_where=text("status = 'held' AND volunteer_id IS NULL"),
+            sqlite_where=text("status = 'held' AND volunteer_id IS NULL"),
+        ),
+        Index("ix_outbound_messages_volunteer", "volunteer_id", "campaign_id", "status"),
         # Only texts with an error: a campaign's delivery errors and carrier opt-outs.
         Index(
             "ix_outbound_messages_campaign_error",
@@ -145,3 +179,11 @@ class OutboundMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # P2P: the volunteer holding this first text (or who wrote this reply), and since when.
+    volunteer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    conversation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    # The browser's key for one press of Reply: a double press writes one row.
+    request_key: Mapped[str | None] = mapped_column(String(64), unique=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from textbank.models.base import Base, UTCDateTime, utcnow
@@ -29,6 +29,10 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))
     password_hash: Mapped[str] = mapped_column(String(256))
     active: Mapped[bool] = mapped_column(default=True)
+    # Languages a volunteer texts in; their batches prefer members who speak one of them.
+    languages: Mapped[list] = mapped_column(JSON, default=lambda: ["en"], server_default='["en"]')
+    # Large type in the consoles, for volunteers who read better with it.
+    large_type: Mapped[bool] = mapped_column(default=False, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # A volunteer's own phone, for a texted sign-in link; never a member's.
     phone: Mapped[str | None] = mapped_column(String(20))

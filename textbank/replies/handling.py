@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from textbank.campaigns.rendering import render
 from textbank.compliance.optouts import opt_in, opt_out
+from textbank.conversations.routing import reply_arrived
 from textbank.db import atomic
 from textbank.engagement.marks import CONVERSATIONAL, Step
 from textbank.engagement.outcomes import step_for
@@ -282,6 +283,8 @@ def process_inbound(
             steps=steps, now=now, conversation=kind == Classification.CONVERSATION,
             outcome=(decision.outcome, OutcomeSource.SMS_KEYWORD) if decision.outcome else None,
         )  # fmt: skip
+    if decision.conversation_id is not None:  # to its volunteer's console, or the pool's
+        reply_arrived(conn, client, decision.conversation_id, received.id, now)
     if decision.outcome and not created:
         decision.reply = None  # recorded already: answered the first time only
     member_id, campaign_id = member["id"] if member else None, campaign.id if campaign else None

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from datetime import UTC, datetime
 
+from textbank import csvexport
 from textbank.reports.calls import CALL_MEASURES
 from textbank.reports.engagement import MEASURES, ReportFilter
 
@@ -44,12 +43,8 @@ def _columns(by: str, calls: bool = True) -> list[str]:
 
 
 def to_csv(report: dict, by: str) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=_columns(by), extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(report["rows"])
-    writer.writerow({by: "TOTAL", **report["total"]})
-    return out.getvalue()
+    """The report as CSV; names people typed (campaigns, locals) never run as formulas."""
+    return csvexport.to_csv(_columns(by), [*report["rows"], {by: "TOTAL", **report["total"]}])
 
 
 def to_json(report: dict) -> str:

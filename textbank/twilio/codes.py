@@ -8,6 +8,7 @@ from enum import StrEnum
 class MessageStatus(StrEnum):
     """Where one outbound text stands; statuses only move forward (see RANK)."""
 
+    HELD = "held"  # a P2P first text: waits for a volunteer's Send, never sent by a worker
     PENDING = "pending"  # snapshotted at launch, waiting for a worker
     DEFERRED = "deferred"  # outside the member's send window; send_after says when
     SENDING = "sending"  # claimed by a worker; the request may be in flight
@@ -19,6 +20,7 @@ class MessageStatus(StrEnum):
 
 
 RANK = {
+    MessageStatus.HELD: 0,
     MessageStatus.PENDING: 0,
     MessageStatus.DEFERRED: 0,
     MessageStatus.SENDING: 1,
@@ -29,7 +31,10 @@ RANK = {
     MessageStatus.SKIPPED: 3,
 }
 WAITING = (MessageStatus.PENDING, MessageStatus.DEFERRED)
-UNFINISHED = (MessageStatus.PENDING, MessageStatus.DEFERRED, MessageStatus.SENDING)
+# HELD is unfinished: a P2P campaign is not done while first texts wait for volunteers.
+UNFINISHED = (
+    MessageStatus.HELD, MessageStatus.PENDING, MessageStatus.DEFERRED, MessageStatus.SENDING
+)  # fmt: skip
 NOT_DELIVERED = (MessageStatus.UNDELIVERED, MessageStatus.FAILED)
 
 

@@ -52,9 +52,16 @@ class LogoutForm(FlaskForm):
     """Only its CSRF token: signing out is a POST no other site can make for you."""
 
 
-def safe_next(target: str | None) -> str:
+def home_for(user: User | None) -> str:
+    """Where a user starts: managers on the dashboard, volunteers in their console."""
+    if user is not None and user.role not in MANAGERS:
+        return url_for("volunteer.index")
+    return url_for("dashboard.index")
+
+
+def safe_next(target: str | None, user: User | None = None) -> str:
     """Where to go after signing in: a path on this site, never another host."""
-    fallback = url_for("dashboard.index")
+    fallback = home_for(user)
     if not target or not target.startswith("/") or target.startswith("//"):
         return fallback
     # Browsers read "\" as "/" and drop tabs and newlines, so "/\evil.example" is off-site.
@@ -134,8 +141,8 @@ def login():
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
         user = current_user()
-        if user is not None and user.role in MANAGERS:
-            return redirect(safe_next(form.next.data))
+        if user is not None:
+            return redirect(safe_next(form.next.data, user))
         return render_template("login.html", form=form)
     # CSRFProtect has already refused a POST without a valid token (400) before we get here.
     if not form.validate_on_submit():
@@ -146,10 +153,8 @@ def login():
         check_password_hash(_dummy_hash(), form.password.data)
     if not check_password(user, form.password.data):
         return render_template("login.html", form=form, error="Wrong email or password."), 401
-    if user.role not in MANAGERS:
-        return _refused(user)
     start_session(user)
-    return redirect(safe_next(form.next.data))
+    return redirect(safe_next(form.next.data, user))
 
 
 @bp.post("/logout")

@@ -50,11 +50,6 @@ def _chart_range(f: ReportFilter) -> tuple[int, date]:
     return max(1, min((last - first).days + 1, MAX_DAYS)), last
 
 
-def _cell(value: str) -> str:
-    """A name a spreadsheet will show as text: "=HYPERLINK(...)" must not run as a formula."""
-    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 def _choices() -> tuple[list, list]:
     session = db()
     campaigns = session.execute(select(Campaign.id, Campaign.name).order_by(Campaign.id.desc()))
@@ -111,7 +106,6 @@ def engagement_csv():
     except ValueError as exc:
         return Response(f"{exc}\n", status=400, mimetype="text/plain")
     report = engagement(db(), by, f)
-    report["rows"] = [{**row, by: _cell(row[by])} for row in report["rows"]]
     body = to_csv(report, by)
     return Response(
         body,

@@ -64,6 +64,12 @@ def voice_answer():
         opt_out(session, phone, OptOutSource.VOICE, now, text="pressed 9 on a call",
                 client=redis_ext.client())  # fmt: skip
         response.say(f"You will get no more calls or texts from {org}. Goodbye.")
+    elif digits == STOP_DIGIT:
+        # A withheld or unreadable caller id: nothing to put on the list, so say how to stop.
+        response.say(
+            "We cannot see your phone number, so we could not stop calls and texts to it. "
+            "Please text STOP to this number from your phone. Goodbye."
+        )
     else:
         response.say("Sorry, that is not one of the choices. Goodbye.")
     session.commit()

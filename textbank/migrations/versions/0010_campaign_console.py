@@ -1,7 +1,7 @@
 """campaign console: schedule, archive, and per-campaign message counts kept by triggers
 
 Revision ID: 0010_campaign_console
-Revises: 0011_people_console
+Revises: 0009_p2p_console
 Create Date: 2026-12-02 09:45:00
 """
 
@@ -11,10 +11,12 @@ from alembic import op
 import textbank.models.base
 
 revision = "0010_campaign_console"
-down_revision = "0011_people_console"
+down_revision = "0009_p2p_console"
 branch_labels = None
 depends_on = None
 
+# Only a campaign's first texts are counted: a volunteer's replies in a conversation
+# (conversation_id set, 0009) are rows of outbound_messages too, but no member of the audience.
 # Each PostgreSQL backend counts into rows of its own (shard = its pid), so two workers
 # recording texts of one campaign never wait on, or deadlock over, the same counter row.
 PG_FUNCTIONS = {
@@ -22,16 +24,17 @@ PG_FUNCTIONS = {
         INSERT INTO campaign_message_counts AS c (campaign_id, status, sent, shard, n, segments)
         SELECT campaign_id, status, twilio_sid IS NOT NULL, pg_backend_pid(), count(*),
           sum(segments)
-        FROM new_rows GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        FROM new_rows WHERE conversation_id IS NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
         ON CONFLICT (campaign_id, status, sent, shard)
         DO UPDATE SET n = c.n + excluded.n, segments = c.segments + excluded.segments""",
     "update": """
         INSERT INTO campaign_message_counts AS c (campaign_id, status, sent, shard, n, segments)
         SELECT campaign_id, status, sent, pg_backend_pid(), sum(d), sum(d * segments) FROM (
           SELECT campaign_id, status, twilio_sid IS NOT NULL AS sent, -1 AS d, segments
-          FROM old_rows
+          FROM old_rows WHERE conversation_id IS NULL
           UNION ALL
-          SELECT campaign_id, status, twilio_sid IS NOT NULL, 1, segments FROM new_rows) x
+          SELECT campaign_id, status, twilio_sid IS NOT NULL, 1, segments FROM new_rows
+          WHERE conversation_id IS NULL) x
         GROUP BY 1, 2, 3 HAVING sum(d) <> 0 OR sum(d * segments) <> 0 ORDER BY 1, 2, 3
         ON CONFLICT (campaign_id, status, sent, shard)
         DO UPDATE SET n = c.n + excluded.n, segments = c.segments + excluded.segments""",
@@ -40,7 +43,7 @@ PG_FUNCTIONS = {
         UPDATE campaign_message_counts c SET n = c.n - x.n, segments = c.segments - x.segments
         FROM (SELECT campaign_id, status, twilio_sid IS NOT NULL AS sent, count(*) AS n,
                 sum(segments) AS segments
-              FROM old_rows GROUP BY 1, 2, 3) x
+              FROM old_rows WHERE conversation_id IS NULL GROUP BY 1, 2, 3) x
         WHERE c.campaign_id = x.campaign_id AND c.status = x.status AND c.sent = x.sent
           AND c.shard = (SELECT min(shard) FROM campaign_message_counts m
                          WHERE m.campaign_id = x.campaign_id AND m.status = x.status
@@ -56,15 +59,20 @@ SQLITE_UPSERT = """INSERT INTO campaign_message_counts
     ON CONFLICT (campaign_id, status, sent, shard)
     DO UPDATE SET n = n + {d}, segments = segments + {d} * {row}.segments;"""
 SQLITE_TRIGGERS = {
-    "insert": f"AFTER INSERT ON outbound_messages BEGIN {SQLITE_UPSERT.format(row='NEW', d=1)} END",
+    "insert": (
+        "AFTER INSERT ON outbound_messages WHEN NEW.conversation_id IS NULL "
+        f"BEGIN {SQLITE_UPSERT.format(row='NEW', d=1)} END"
+    ),
     "update": (
-        "AFTER UPDATE OF status, twilio_sid, segments ON outbound_messages WHEN OLD.status IS NOT "
+        "AFTER UPDATE OF status, twilio_sid, segments ON outbound_messages "
+        "WHEN NEW.conversation_id IS NULL AND (OLD.status IS NOT "
         "NEW.status OR (OLD.twilio_sid IS NULL) <> (NEW.twilio_sid IS NULL) "
-        "OR OLD.segments <> NEW.segments BEGIN "
+        "OR OLD.segments <> NEW.segments) BEGIN "
         f"{SQLITE_UPSERT.format(row='OLD', d=-1)} {SQLITE_UPSERT.format(row='NEW', d=1)} END"
     ),
     "delete": (
-        "AFTER DELETE ON outbound_messages BEGIN UPDATE campaign_message_counts SET n = n - 1, "
+        "AFTER DELETE ON outbound_messages WHEN OLD.conversation_id IS NULL "
+        "BEGIN UPDATE campaign_message_counts SET n = n - 1, "
         "segments = segments - OLD.segments "
         "WHERE campaign_id = OLD.campaign_id AND status = OLD.status AND shard = 0 "
         "AND sent = (OLD.twilio_sid IS NOT NULL); END"
@@ -107,7 +115,8 @@ def upgrade() -> None:
     op.execute(
         "INSERT INTO campaign_message_counts (campaign_id, status, sent, shard, n, segments) "
         "SELECT campaign_id, status, twilio_sid IS NOT NULL, 0, count(*), sum(segments) "
-        "FROM outbound_messages GROUP BY campaign_id, status, twilio_sid IS NOT NULL"
+        "FROM outbound_messages WHERE conversation_id IS NULL "
+        "GROUP BY campaign_id, status, twilio_sid IS NOT NULL"
     )
     # A local's members by id, from the index alone: a report filtered to one local and
     # one campaign pairs them with the campaign's (campaign_id, member_id) key.

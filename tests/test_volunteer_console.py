@@ -1,0 +1,453 @@
+"""The volunteer console over HTTP: P2P launch, batches, one-press first texts, the inbox."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import replace
+
+import pytest
+from blast_helpers import inbound, signed_post
+from sqlalchemy import func, select
+from volunteer_helpers import (
+    MEMBERS,
+    P2P_CAMPAIGN,
+    PHONES,
+    csrf,
+    held_by,
+    launch_p2p,
+    sign_in,
+    volunteer,
+)
+
+from textbank import create_app
+from textbank.compliance.quiet_hours import SendWindow
+from textbank.conversations import batches, live
+from textbank.conversations.reclaim import reclaim_stale
+from textbank.db import session_scope
+from textbank.enqueue import QueueName, queue
+from textbank.models import (
+    Campaign,
+    Conversation,
+    Member,
+    OptOutEvent,
+    OutboundMessage,
+    Outcome,
+    User,
+    utcnow,
+)
+from textbank.web import database
+
+ALL_DAY = SendWindow(0, 24 * 60)
+
+
+@pytest.fixture
+def console(settings, redis_client):
+    """The app with the send window open all day (tests must not depend on the clock)."""
+    app = create_app(replace(settings, send_window=ALL_DAY))
+    app.config.update(TESTING=True)
+    from conftest import _empty_tables
+
+    _empty_tables(app.extensions["textbank.engine"])
+    yield app
+    database.dispose(app)
+
+
+@pytest.fixture
+def sessions(console):
+    return console.extensions["textbank.sessions"]
+
+
+@pytest.fixture
+def manager(sessions):
+    from textbank.accounts import create_token
+
+    volunteer(sessions, "manager@example.org", role="manager")
+    with session_scope(sessions) as session:
+        return {"Authorization": f"Bearer {create_token(session, 'manager@example.org')}"}
+
+
+def _client(console, email):
+    client = console.test_client()
+    sign_in(client, email)
+    return client
+
+
+def _statuses(sessions, campaign_id) -> dict:
+    with sessions() as session:
+        return dict(session.execute(
+            select(OutboundMessage.status, func.count())
+            .where(OutboundMessage.campaign_id == campaign_id)
+            .group_by(OutboundMessage.status)
+        ).all())  # fmt: skip
+
+
+def _row_of_card(html: str) -> int:
+    import re
+
+    return int(re.search(r'name="row" value="(\d+)"', html).group(1))
+
+
+def test_a_p2p_launch_snapshots_the_audience_and_texts_nobody(console, sessions, manager,
+                                                               redis_client):  # fmt: skip
+    client = console.test_client()
+    campaign_id = launch_p2p(client, sessions, manager)
+    assert _statuses(sessions, campaign_id) == {"held": 6}  # Local 1199 only
+    assert queue(QueueName.SEND, redis_client).count == 0  # no worker will text them
+    body = client.get(f"/api/v1/campaigns/{campaign_id}", headers=manager).get_json()
+    assert body["mode"] == "p2p" and body["batch_size"] == 3 and body["status"] == "sending"
+    assert body["canned_responses"][0]["title"] == "Where is it?"
+    assert body["survey"]["answers"][1]["outcome"] == "maybe_attending"
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"mode": "robocall"}, "mode"),
+    ({"batch_size": 0}, "batch_size"),
+    ({"canned_responses": [{"title": "x"}]}, "canned_responses[0].text"),
+    ({"canned_responses": [{"title": "x", "text": "{nope}"}]}, "canned_responses[0].text"),
+    ({"survey": {"question": "Coming?", "answers": [{"label": "Y", "outcome": "Bad Name"}]}},
+     "survey.answers[0].outcome"),
+    ({"reclaim_minutes": "soon"}, "reclaim_minutes"),
+])  # fmt: skip
+def test_bad_console_settings_are_refused_naming_the_field(console, sessions, manager, change,
+                                                           field):  # fmt: skip
+    from blast_helpers import seed
+
+    seed(sessions, MEMBERS)
+    response = console.test_client().post(
+        "/api/v1/campaigns", json={**P2P_CAMPAIGN, **change}, headers=manager
+    )
+    assert response.status_code == 400
+    assert field in response.get_json()["error"]
+
+
+def test_batches_prefer_the_volunteers_languages_and_one_is_held_at_a_time(console, sessions,
+                                                                           manager):  # fmt: skip
+    campaign_id = launch_p2p(console.test_client(), sessions, manager)
+    volunteer(sessions, "ines@example.org", languages=["es"])
+    ines = _client(console, "ines@example.org")
+    home = ines.get("/volunteer")
+    assert "Rally &lt;Saturday&gt;" in home.text and "Request a batch" in home.text
+    taken = ines.post(f"/volunteer/campaigns/{campaign_id}/batch",
+                      data={"csrf_token": csrf(home.text)})  # fmt: skip
+    assert taken.status_code == 302
+    with sessions() as session:
+        langs = session.execute(
+            select(Member.first_name, Member.language)
+            .join(OutboundMessage, OutboundMessage.member_id == Member.id)
+            .where(OutboundMessage.volunteer_id != None)  # noqa: E711
+            .order_by(Member.id)
+        ).all()
+    assert [lang for _, lang in langs].count("es") == 2  # both Spanish speakers, then one more
+    assert len(langs) == 3
+    again = ines.post(f"/volunteer/campaigns/{campaign_id}/batch",
+                      data={"csrf_token": csrf(home.text)})  # fmt: skip
+    assert again.status_code == 302
+    with sessions() as session:
+        assert session.scalar(select(func.count()).where(
+            OutboundMessage.volunteer_id != None)) == 3  # noqa: E711  # fmt: skip
+
+
+def test_fifty_volunteers_asking_at_once_never_share_a_member(console, sessions, manager):
+    members = [(f"M{i}", f"617-555-{1000 + i:04d}", "1199", "en") for i in range(300)]
+    campaign_id = launch_p2p(console.test_client(), sessions, manager,
+                             {**P2P_CAMPAIGN, "batch_size": 5}, members)  # fmt: skip
+    ids = [volunteer(sessions, f"v{i}@example.org") for i in range(50)]
+    start = threading.Barrier(len(ids))
+    errors = []
+
+    def ask(user_id: int) -> None:
+        try:
+            start.wait()
+            with session_scope(sessions) as session:
+                batches.request_batch(session, session.get(User, user_id), campaign_id, utcnow())
+        except Exception as exc:  # reported below; a thread must not swallow it
+            errors.append(exc)
+
+    workers = [threading.Thread(target=ask, args=(i,)) for i in ids]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    assert errors == []
+    held = [held_by(sessions, i) for i in ids]
+    assert all(len(h) == 5 for h in held)
+    everyone = [m for h in held for m in h]
+    assert len(everyone) == len(set(everyone)) == 250
+
+
+def test_send_is_one_text_per_press_and_never_shows_a_phone(console, sessions, manager,
+                                                            redis_client):  # fmt: skip
+    campaign_id = launch_p2p(console.test_client(), sessions, manager)
+    volunteer(sessions, "val@example.org")
+    val = _client(console, "val@example.org")
+    token = csrf(val.get("/volunteer").text)
+    val.post(f"/volunteer/campaigns/{campaign_id}/batch", data={"csrf_token": token})
+    page = val.get(f"/volunteer/campaigns/{campaign_id}")
+    assert page.status_code == 200
+    assert "Send" in page.text and "Done for today" in page.text
+    row = _row_of_card(page.text)
+    htmx = {"HX-Request": "true"}
+    first = val.post(f"/volunteer/campaigns/{campaign_id}/send",
+                     data={"csrf_token": token, "row": row}, headers=htmx)  # fmt: skip
+    assert first.status_code == 200 and "Sent. Here is the next member." in first.text
+    assert _row_of_card(first.text) != row  # the next member, without a page load
+    twice = val.post(f"/volunteer/campaigns/{campaign_id}/send",
+                     data={"csrf_token": token, "row": row}, headers=htmx)  # fmt: skip
+    assert twice.status_code == 200
+    assert _statuses(sessions, campaign_id) == {"held": 5, "pending": 1}
+    assert queue(QueueName.SEND, redis_client).count == 1  # the pipeline sends it
+    for html in (page.text, first.text, twice.text, val.get("/volunteer").text):
+        assert not any(p in html or p[2:] in html for p in PHONES)
+    # Without the CSRF token nothing is sent.
+    refused = val.post(f"/volunteer/campaigns/{campaign_id}/send", data={"row": row + 1})
+    assert refused.status_code == 400
+    assert _statuses(sessions, campaign_id) == {"held": 5, "pending": 1}
+
+
+def test_a_volunteer_cannot_send_another_volunteers_first_text(console, sessions, manager):
+    campaign_id = launch_p2p(console.test_client(), sessions, manager)
+    volunteer(sessions, "a@example.org")
+    volunteer(sessions, "b@example.org")
+    a, b = _client(console, "a@example.org"), _client(console, "b@example.org")
+    token_a, token_b = csrf(a.get("/volunteer").text), csrf(b.get("/volunteer").text)
+    a.post(f"/volunteer/campaigns/{campaign_id}/batch", data={"csrf_token": token_a})
+    row = _row_of_card(a.get(f"/volunteer/campaigns/{campaign_id}").text)
+    stolen = b.post(f"/volunteer/campaigns/{campaign_id}/send",
+                    data={"csrf_token": token_b, "row": row})  # fmt: skip
+    assert stolen.status_code == 404
+    assert _statuses(sessions, campaign_id) == {"held": 6}
+
+
+def test_opted_out_members_and_quiet_hours_hold_the_send(console, settings, sessions, manager):
+    campaign_id = launch_p2p(console.test_client(), sessions, manager)
+    volunteer(sessions, "val@example.org")
+    val = _client(console, "val@example.org")
+    token = csrf(val.get("/volunteer").text)
+    val.post(f"/volunteer/campaigns/{campaign_id}/batch", data={"csrf_token": token})
+    row = _row_of_card(val.get(f"/volunteer/campaigns/{campaign_id}").text)
+    with session_scope(sessions) as session:
+        member = session.scalar(
+            select(Member).join(OutboundMessage, OutboundMessage.member_id == Member.id)
+            .where(OutboundMessage.id == row))  # fmt: skip
+        from textbank.compliance.optouts import opt_out
+        from textbank.models import OptOutSource
+
+        opt_out(session, member.phone, OptOutSource.SMS_KEYWORD, utcnow())
+    htmx = {"HX-Request": "true"}
+    sent = val.post(f"/volunteer/campaigns/{campaign_id}/send",
+                    data={"csrf_token": token, "row": row}, headers=htmx)  # fmt: skip
+    assert "opted out, so no text was sent" in sent.text
+    assert _statuses(sessions, campaign_id) == {"held": 5, "skipped": 1}
+
+    # Outside every member's hours the button waits and says when; the member stays held.
+    night = create_app(replace(settings, send_window=SendWindow(0, 1)))
+    night.config.update(TESTING=True)
+    try:
+        client = night.test_client()
+        sign_in(client, "val@example.org")
+        page = client.get(f"/volunteer/campaigns/{campaign_id}")
+        assert "Texting opens for" in page.text and "disabled" in page.text
+        later = client.post(f"/volunteer/campaigns/{campaign_id}/send",
+                            data={"csrf_token": csrf(page.text), "row": _row_of_card(page.text)},
+                            headers={"HX-Request": "true"})  # fmt: skip
+        assert "cannot be texted yet" in later.text
+        assert _statuses(sessions, campaign_id) == {"held": 5, "skipped": 1}
+    finally:
+        database.dispose(night)
+
+
+def test_done_for_today_releases_the_unsent_part(console, sessions, manager):
+    campaign_id = launch_p2p(console.test_client(), sessions, manager)
+    vid = volunteer(sessions, "val@example.org")
+    val = _client(console, "val@example.org")
+    token = csrf(val.get("/volunteer").text)
+    val.post(f"/volunteer/campaigns/{campaign_id}/batch", data={"csrf_token": token})
+    row = _row_of_card(val.get(f"/volunteer/campaigns/{campaign_id}").text)
+    val.post(f"/volunteer/campaigns/{campaign_id}/send", data={"csrf_token": token, "row": row})
+    done = val.post(f"/volunteer/campaigns/{campaign_id}/done", data={"csrf_token": token},
+                    follow_redirects=True)  # fmt: skip
+    assert "2 unsent members went back" in done.text
+    assert held_by(sessions, vid) == []
+
+
+def _texted_and_replied(console, sessions, manager, body="Where is the rally?"):
+    """A volunteer texts their batch (as the pipeline would record it) and Ana replies."""
+    campaign_id = launch_p2p(console.test_client(), sessions, manager)
+    vid = volunteer(sessions, "val@example.org")
+    val = _client(console, "val@example.org")
+    token = csrf(val.get("/volunteer").text)
+    val.post(f"/volunteer/campaigns/{campaign_id}/batch", data={"csrf_token": token})
+    with session_scope(sessions) as session:
+        for i, row in enumerate(session.scalars(
+                select(OutboundMessage).where(OutboundMessage.volunteer_id == vid))):  # fmt: skip
+            row.status, row.twilio_sid, row.sent_at = "delivered", f"SM{i:032d}", utcnow()
+    settings = console.extensions["textbank.settings"]
+    response = signed_post(console.test_client(), settings, "/twilio/sms",
+                           inbound(PHONES[0], body))  # fmt: skip
+    assert response.status_code == 200
+    with sessions() as session:
+        conversation_id = session.scalar(select(Conversation.id))
+    return campaign_id, vid, val, token, conversation_id
+
+
+def _next_message(pubsub):
+    import time
+
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        message = pubsub.get_message(timeout=1)
+        if message is not None:
+            return message
+    raise AssertionError("nothing was published")
+
+
+def test_a_reply_goes_live_to_the_volunteer_who_texted_them(console, sessions, manager,
+                                                            redis_client):  # fmt: skip
+    campaign_id = launch_p2p(console.test_client(), sessions, manager)
+    vid = volunteer(sessions, "val@example.org")
+    val = _client(console, "val@example.org")
+    val.post(f"/volunteer/campaigns/{campaign_id}/batch",
+             data={"csrf_token": csrf(val.get("/volunteer").text)})  # fmt: skip
+    with session_scope(sessions) as session:
+        for i, row in enumerate(session.scalars(
+                select(OutboundMessage).where(OutboundMessage.volunteer_id == vid))):  # fmt: skip
+            row.status, row.twilio_sid = "delivered", f"SM{i:032d}"
+    pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(live.user_channel(vid))
+    live.seen(redis_client, vid, utcnow())  # their console is open
+    settings = console.extensions["textbank.settings"]
+    signed_post(console.test_client(), settings, "/twilio/sms", inbound(PHONES[0], "Where?"))
+    message = _next_message(pubsub)
+    event = json.loads(message["data"])
+    with sessions() as session:
+        conversation = session.get(Conversation, event["conversation_id"])
+        assert conversation.volunteer_id == vid
+    assert PHONES[0] not in message["data"].decode()
+    # The stream renders it for the console: the thread, escaped, no phone number.
+    from textbank.consoles.events import render_event
+
+    with console.test_request_context("/volunteer/events"):
+        payload = render_event(vid, event)
+    assert f"event: conv-{event['conversation_id']}" in payload and "Where?" in payload
+    assert PHONES[0] not in payload and PHONES[0][2:] not in payload
+
+
+def test_the_inbox_answers_records_and_opts_out(console, sessions, manager, redis_client):
+    campaign_id, vid, val, token, cid = _texted_and_replied(
+        console, sessions, manager, body="<b>Where</b> is it?"
+    )
+    page = val.get(f"/volunteer/conversations/{cid}")
+    assert page.status_code == 200
+    assert "&lt;b&gt;Where&lt;/b&gt; is it?" in page.text  # member text escaped
+    assert "It&#39;s at the union hall, Ana: 10 AM." in page.text  # canned, merge fields filled
+    for name in ("Reply", "Opt out", "Skip", "Record outcome"):
+        assert f">{name}</button>" in page.text
+    assert '<label for="message-' in page.text and ">Message</label>" in page.text
+    key = "k-" + "1" * 20
+    for _ in range(2):  # a double press is one text
+        answered = val.post(
+            f"/volunteer/conversations/{cid}/reply",
+            headers={"HX-Request": "true"},
+            data={"csrf_token": token, "key": key, "message": "10 AM, the hall"},
+        )
+        assert answered.status_code == 200
+    with sessions() as session:
+        replies = session.scalars(select(OutboundMessage).where(
+            OutboundMessage.conversation_id == cid)).all()  # fmt: skip
+        assert [(r.body, r.status, r.volunteer_id) for r in replies] == [
+            ("10 AM, the hall", "pending", vid)
+        ]
+    assert queue(QueueName.SEND, redis_client).count == 1
+    recorded = val.post(f"/volunteer/conversations/{cid}/survey", headers={"HX-Request": "true"},
+                        data={"csrf_token": token, "answer": "0"})  # fmt: skip
+    assert "Great, Ana! See you there." in recorded.text  # the next script line, ready
+    report = (
+        console.test_client()
+        .get(f"/api/v1/reports/engagement?by=campaign&campaign={campaign_id}", headers=manager)
+        .get_json()
+    )
+    assert report["rows"][0]["acted"] == 1 and report["rows"][0]["texted"] == 3
+    with sessions() as session:
+        outcome = session.scalar(select(Outcome))
+        assert (outcome.name, outcome.source) == ("attending", "volunteer_tag")
+    out = val.post(f"/volunteer/conversations/{cid}/opt-out", data={"csrf_token": token},
+                   headers={"HX-Request": "true"})  # fmt: skip
+    assert out.status_code == 200 and "opted out" in out.text
+    with sessions() as session:
+        event = session.scalar(select(OptOutEvent))
+        assert event.source == "volunteer" and "val@example.org" in event.text
+        assert session.get(Conversation, cid).status == "closed"
+        assert session.scalar(select(Member.opted_out_at).where(Member.phone == PHONES[0]))
+
+
+def test_a_volunteer_cannot_open_another_volunteers_conversation(console, sessions, manager):
+    _, _, val, token, cid = _texted_and_replied(console, sessions, manager)
+    assert val.get(f"/volunteer/conversations/{cid}").status_code == 200  # in the pool: theirs
+    val.post(f"/volunteer/conversations/{cid}/reply",
+             data={"csrf_token": token, "key": "k" * 20, "message": "Hi"})  # fmt: skip
+    volunteer(sessions, "other@example.org")
+    other = _client(console, "other@example.org")
+    other_token = csrf(other.get("/volunteer").text)
+    assert other.get(f"/volunteer/conversations/{cid}").status_code == 404
+    for action in ("reply", "outcome", "opt-out", "close"):
+        response = other.post(
+            f"/volunteer/conversations/{cid}/{action}",
+            data={"csrf_token": other_token, "message": "x", "key": "z" * 20},
+        )
+        assert response.status_code == 404
+    assert f"/volunteer/conversations/{cid}" not in other.get("/volunteer/inbox").text
+    # A manager sees it, in the same console.
+    boss = _client(console, "manager@example.org")
+    assert boss.get(f"/volunteer/conversations/{cid}").status_code == 200
+
+
+def test_stale_conversations_and_abandoned_batches_are_reclaimed(console, sessions, manager):
+    from datetime import timedelta
+
+    campaign_id, vid, val, _token, cid = _texted_and_replied(console, sessions, manager)
+    val.get(f"/volunteer/conversations/{cid}")
+    with session_scope(sessions) as session:
+        c = session.get(Conversation, cid)
+        c.volunteer_id = vid
+        campaign = session.get(Campaign, campaign_id)
+        assert campaign.reclaim_minutes == 60
+    later = utcnow() + timedelta(minutes=61)
+    with session_scope(sessions) as session:
+        done = reclaim_stale(session, later, online={vid})
+    assert done.conversations == [cid]
+    with sessions() as session:
+        assert session.get(Conversation, cid).volunteer_id is None
+
+
+def test_volunteers_may_not_use_the_api_or_supervisor(console, sessions, manager):
+    volunteer(sessions, "val@example.org")
+    val = _client(console, "val@example.org")
+    assert val.get("/supervisor").status_code == 403
+    boss = _client(console, "manager@example.org")
+    page = boss.get("/supervisor")
+    assert page.status_code == 200 and "Batches out" in page.text
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(console):
+    client = console.test_client()
+    for path in ("/volunteer", "/volunteer/inbox", "/volunteer/conversations/1",
+                 "/volunteer/events", "/supervisor"):  # fmt: skip
+        assert client.get(path).status_code == 302
+
+
+def test_volunteers_set_their_languages_and_large_type(console, sessions):
+    vid = volunteer(sessions, "val@example.org")
+    val = _client(console, "val@example.org")
+    token = csrf(val.get("/volunteer").text)
+    bad = val.post("/volunteer/settings", data={"csrf_token": token, "languages": "en, xx-yy-zz!"})
+    assert bad.status_code == 400 and "Languages you can text in" in bad.text
+    saved = val.post(
+        "/volunteer/settings",
+        follow_redirects=True,
+        data={"csrf_token": token, "languages": "Spanish, en", "large_type": "on"},
+    )
+    assert saved.status_code == 200 and 'class="large-type"' in saved.text
+    with sessions() as session:
+        user = session.get(User, vid)
+        assert (user.languages, user.large_type) == (["es", "en"], True)

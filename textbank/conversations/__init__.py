@@ -1,0 +1,1 @@
+"""P2P shifts and conversations: batches, first texts, threads, the live inbox, reclaim."""

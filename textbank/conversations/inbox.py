@@ -1,0 +1,199 @@
+"""Lists of conversations: a volunteer's inbox, the pool, and the API's filtered pages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from textbank.conversations.threads import visible_to, waiting
+from textbank.members.fields import FieldError, normalize_language
+from textbank.models import (
+    Campaign,
+    Conversation,
+    ConversationStatus,
+    InboundMessage,
+    Local,
+    Member,
+    User,
+)
+
+MAX_LIMIT = 200
+
+
+class InboxArgsError(ValueError):
+    """A filter that cannot be read; the message names it."""
+
+
+@dataclass
+class InboxFilter:
+    campaign_id: int | None = None
+    local: str | None = None
+    status: str | None = None  # open | closed | waiting
+    assigned: str | None = None  # me | none | any | a user id
+    language: str | None = None
+    limit: int = 50
+    after: int | None = None  # cursor: the last id of the previous page
+    search: str | None = None
+
+    @classmethod
+    def from_args(cls, args) -> InboxFilter:
+        def number(name: str) -> int | None:
+            value = args.get(name)
+            if value in (None, ""):
+                return None
+            if not str(value).isdigit():
+                raise InboxArgsError(f"{name} must be a whole number, got {value!r}")
+            return int(value)
+
+        f = cls(campaign_id=number("campaign"), after=number("after"))
+        limit = number("limit")
+        f.limit = 50 if limit is None else limit
+        if not 1 <= f.limit <= MAX_LIMIT:
+            raise InboxArgsError(f"limit must be from 1 to {MAX_LIMIT}")
+        f.local = (args.get("local") or "").strip().lstrip("#") or None
+        status = args.get("status") or None
+        if status not in (None, "open", "closed", "waiting"):
+            raise InboxArgsError(f"status must be open, closed or waiting, got {status!r}")
+        f.status = status
+        assigned = args.get("assigned") or None
+        if assigned not in (None, "me", "none", "any") and not str(assigned).isdigit():
+            raise InboxArgsError(f"assigned must be me, none, any or a user id, got {assigned!r}")
+        f.assigned = assigned
+        if args.get("language"):
+            try:
+                f.language = normalize_language(args["language"])
+            except FieldError as exc:
+                raise InboxArgsError(f"language: {exc}") from exc
+        search = (args.get("q") or "").strip()
+        if len(search) > 200:
+            raise InboxArgsError("q is longer than 200 characters")
+        f.search = search or None
+        return f
+
+
+@dataclass
+class Summary:
+    """A conversation in a list: who (never their phone), where, and what they said last."""
+
+    id: int
+    campaign_id: int | None
+    campaign: str | None
+    first_name: str
+    local: str | None
+    language: str | None
+    status: str
+    volunteer_id: int | None
+    waiting: bool
+    last_message_at: datetime
+    last_text: str
+    created_at: datetime
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id, "campaign_id": self.campaign_id, "campaign": self.campaign,
+            "first_name": self.first_name, "local": self.local, "language": self.language,
+            "status": self.status, "assigned_to": self.volunteer_id, "waiting": self.waiting,
+            "last_message_at": self.last_message_at.isoformat(), "last_text": self.last_text,
+            "created_at": self.created_at.isoformat(),
+        }  # fmt: skip
+
+
+def _last_text():
+    return (
+        select(InboundMessage.body)
+        .where(InboundMessage.conversation_id == Conversation.id)
+        .order_by(InboundMessage.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def conversations(session: Session, user: User, f: InboxFilter) -> tuple[list[Summary], int | None]:
+    """One page of the conversations this user may see, newest activity first within open."""
+    query = (
+        select(Conversation, Member.first_name, Member.language, Local.number, Campaign.name,
+               _last_text().label("last_text"))
+        .outerjoin(Member, Member.id == Conversation.member_id)
+        .outerjoin(Local, Local.id == Member.local_id)
+        .outerjoin(Campaign, Campaign.id == Conversation.campaign_id)
+    )  # fmt: skip
+    rule = visible_to(user)
+    if rule is not None:
+        query = query.where(rule)
+    if f.campaign_id is not None:
+        query = query.where(Conversation.campaign_id == f.campaign_id)
+    if f.local:
+        query = query.where(Local.number == f.local)
+    if f.language:
+        query = query.where(Member.language == f.language)
+    if f.status in ("open", "waiting"):
+        query = query.where(Conversation.status == ConversationStatus.OPEN)
+    elif f.status == "closed":
+        query = query.where(Conversation.status == ConversationStatus.CLOSED)
+    if f.status == "waiting":
+        query = query.where(
+            Conversation.answered_at.is_(None)
+            | (Conversation.answered_at < Conversation.last_message_at)
+        )
+    if f.assigned == "me":
+        query = query.where(Conversation.volunteer_id == user.id)
+    elif f.assigned == "none":
+        query = query.where(Conversation.volunteer_id.is_(None))
+    elif f.assigned and f.assigned.isdigit():
+        query = query.where(Conversation.volunteer_id == int(f.assigned))
+    if f.search:
+        pattern = "%" + f.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(
+            Conversation.id.in_(
+                select(InboundMessage.conversation_id).where(
+                    InboundMessage.body.ilike(pattern, escape="\\")
+                )
+            )
+        )
+    if f.after is not None:
+        query = query.where(Conversation.id < f.after)
+    rows = session.execute(query.order_by(Conversation.id.desc()).limit(f.limit + 1)).all()
+    more = len(rows) > f.limit
+    rows = rows[: f.limit]
+    out = [
+        Summary(c.id, c.campaign_id, name, first or "", local, language, c.status,
+                c.volunteer_id, waiting(c), c.last_message_at, last or "", c.created_at)
+        for c, first, language, local, name, last in rows
+    ]  # fmt: skip
+    return out, (out[-1].id if more and out else None)
+
+
+def inbox(session: Session, user: User, limit: int = 100) -> list[Summary]:
+    """A console's list: the user's open conversations, those waiting for an answer first."""
+    f = InboxFilter(status="open", assigned="me", limit=limit)
+    mine, _ = conversations(session, user, f)
+    mine.sort(key=lambda s: (not s.waiting, -s.last_message_at.timestamp()))
+    return mine
+
+
+def pool(session: Session, user: User, limit: int = 50) -> list[Summary]:
+    """Open conversations nobody holds that this user may take, oldest waiting first."""
+    found, _ = conversations(session, user, InboxFilter(status="open", assigned="none",
+                                                        limit=limit))  # fmt: skip
+    found.sort(key=lambda s: s.last_message_at)
+    return found
+
+
+def waiting_counts(session: Session) -> dict:
+    """For the supervisor: conversations waiting for an answer, and the oldest wait."""
+    is_waiting = (Conversation.status == ConversationStatus.OPEN) & (
+        Conversation.answered_at.is_(None)
+        | (Conversation.answered_at < Conversation.last_message_at)
+    )
+    count, oldest, unassigned = session.execute(
+        select(
+            func.count(),
+            func.min(Conversation.last_message_at),
+            func.count().filter(Conversation.volunteer_id.is_(None)),
+        ).where(is_waiting)
+    ).one()
+    return {"waiting": count, "oldest": oldest, "unassigned": unassigned}

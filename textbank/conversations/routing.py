@@ -1,0 +1,55 @@
+"""Where a member's reply goes: back to the volunteer who texted them, if online, else the pool."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import redis
+from sqlalchemy import Connection, bindparam, select, update
+
+from textbank.conversations import live
+from textbank.conversations.sql import CONV, OUT
+
+# The conversation's holder, and the volunteer who sent this member the campaign's first text.
+_OWNERS = select(
+    CONV.c.volunteer_id,
+    CONV.c.campaign_id,
+    select(OUT.c.volunteer_id)
+    .where(
+        OUT.c.campaign_id == CONV.c.campaign_id,
+        OUT.c.member_id == CONV.c.member_id,
+        OUT.c.conversation_id.is_(None),
+    )
+    .scalar_subquery()
+    .label("texter"),
+).where(CONV.c.id == bindparam("conversation_id"))
+
+_ASSIGN = (
+    update(CONV)
+    .where(CONV.c.id == bindparam("conversation_id"), CONV.c.volunteer_id.is_(None))
+    .values(volunteer_id=bindparam("volunteer_id"), assigned_at=bindparam("now"))
+)
+
+
+def reply_arrived(
+    conn: Connection, client: redis.Redis | None, conversation_id: int, inbound_id: int,
+    now: datetime,
+) -> None:  # fmt: skip
+    """Route a reply that opened or continued a conversation, and push it to consoles."""
+    if client is None:
+        return
+    row = conn.execute(_OWNERS, {"conversation_id": conversation_id}).first()
+    if row is None:
+        return
+    holder = row.volunteer_id
+    try:
+        texter_online = row.texter is not None and live.is_online(client, row.texter, now)
+    except redis.RedisError:
+        texter_online = False  # the reply still lands in the pool; Redis is not its record
+    if holder is None and texter_online:
+        conn.execute(_ASSIGN, {"conversation_id": conversation_id, "volunteer_id": row.texter,
+                               "now": now})  # fmt: skip
+        holder = row.texter
+    event = {"conversation_id": conversation_id, "inbound_id": inbound_id,
+             "campaign_id": row.campaign_id, "at": now.timestamp()}  # fmt: skip
+    live.publish(client, holder, event)
