@@ -50,6 +50,11 @@ class ReportFilter:
     def is_empty(self) -> bool:
         return self.campaign_id is None and self.local is None and not (self.since or self.until)
 
+    @property
+    def one_local_only(self) -> bool:
+        """Filtered to a local and nothing else: the per-local counts, one row of them."""
+        return self.campaign_id is None and not (self.since or self.until)
+
     def local_number(self) -> str | None:
         return normalize_local(self.local) if self.local else None
 
@@ -191,6 +196,7 @@ def _recount(
             n(OUT.status == MessageStatus.DELIVERED, *_in_range(OUT.delivered_at, f)),
             n(OUT.status.in_(NOT_DELIVERED), *_in_range(OUT.updated_at, f)),
         ).select_from(OUT)
+        query = query.where(OUT.conversation_id.is_(None))  # not a volunteer's reply
         query = scoped(query, OUT, OUT.member_id, OUT.campaign_id).group_by(*key)
         for *group, members, texted, delivered, failed in session.execute(query):
             row = out[group[0] if group else None]
@@ -277,7 +283,9 @@ def engagement(session: Session, by: str, f: ReportFilter | None = None) -> dict
     if by not in ("local", "campaign"):
         raise ValueError("by must be local or campaign")
     f = f or ReportFilter()
-    if by == "local" and f.is_empty:
+    if by == "local" and f.one_local_only:
+        # The members' own firsts count texts and calls alike; the loop below keeps the
+        # filtered local's row.
         counts: dict = _fast_by_local(session)
     else:
         counts = _recount(session, by, f, rollup=by == "campaign" and f.is_empty)
