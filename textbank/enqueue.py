@@ -27,11 +27,13 @@ JOBS = "workers.jobs"  # jobs are named, never imported: textbank does not depen
 
 class QueueName(StrEnum):
     LAUNCH = "textbank-launch"  # snapshot audiences, fan out batches
+    REPLIES = "textbank-replies"  # act on members' stored replies, one job each
     SEND = "textbank-send"  # batches of outbound messages
     DEFAULT = "textbank-default"  # reconciliation, digests, housekeeping
 
 
-ALL_QUEUES = (QueueName.LAUNCH, QueueName.SEND, QueueName.DEFAULT)
+# Replies before sends: a member waiting on an answer, a volunteer on a live inbox.
+ALL_QUEUES = (QueueName.LAUNCH, QueueName.REPLIES, QueueName.SEND, QueueName.DEFAULT)
 ACTIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 SEND_JOB_TIMEOUT = 15 * 60
 LAUNCH_JOB_TIMEOUT = 3 * 3600  # a million members snapshot in a few minutes; generous
@@ -230,6 +232,49 @@ def queue_due(session: Session, connection: redis.Redis, campaign_id: int) -> in
         return call_buckets(connection, campaign_id, due_calls(session, campaign_id, utcnow()))
     buckets = due_buckets(session, campaign_id, BUCKET, utcnow())
     return buckets_due(connection, session, campaign_id, buckets)
+
+
+# --- replies ----------------------------------------------------------------------------
+
+
+def reply_job_id(inbound_id: int) -> str:
+    return f"textbank-reply-{inbound_id}"
+
+
+def _reply_job(q: Queue, inbound_id: int, pipeline=None) -> None:
+    # No result kept: the reply's row is the record (processed_at), and at hundreds of
+    # replies a second a stored result is only work for Redis. No RQ retry either: the
+    # sweep queues a failed reply again (lost_replies), as it does one never queued.
+    q.enqueue_call(
+        f"{JOBS}.answer_reply", args=(inbound_id,), job_id=reply_job_id(inbound_id),
+        timeout=60, result_ttl=0, failure_ttl=24 * 3600, description=f"reply {inbound_id}",
+        pipeline=pipeline,
+    )  # fmt: skip
+
+
+def reply(connection: redis.Redis, inbound_id: int) -> None:
+    """Queue acting on a reply the webhook just stored (one job, named by the reply)."""
+    _reply_job(queue(QueueName.REPLIES, connection), inbound_id)
+
+
+def lost_replies(connection: redis.Redis, inbound_ids: list[int]) -> int:
+    """Queue again the stored replies nobody acted on, unless their job is still waiting or
+    running (a backlog after a burst); return how many were queued."""
+    if not inbound_ids:
+        return 0
+    jobs = Job.fetch_many([reply_job_id(i) for i in inbound_ids], connection=connection)
+    q = queue(QueueName.REPLIES, connection)
+    added = 0
+    with connection.pipeline() as pipe:
+        for inbound_id, job in zip(inbound_ids, jobs, strict=True):
+            if job is not None and job.get_status(refresh=False) in ACTIVE:
+                continue
+            _reply_job(q, inbound_id, pipe)
+            added += 1
+        pipe.execute()
+    if added:
+        log.info("requeued %d stored replies nobody acted on", added)
+    return added
 
 
 # --- digests and housekeeping -----------------------------------------------------------

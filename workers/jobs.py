@@ -30,7 +30,8 @@ from textbank.conversations import live
 from textbank.conversations.reclaim import reclaim_stale
 from textbank.members import uploads
 from textbank.models import Campaign, CampaignStatus, Channel, DigestSchedule, utcnow
-from textbank.replies.handling import policy_from_settings, reprocess_stored
+from textbank.replies.answers import answer_stored
+from textbank.replies.handling import unprocessed
 from textbank.reports.digests import start_digest
 from textbank.twilio.clients import rest_client
 from workers import context
@@ -126,12 +127,23 @@ def sweep_campaigns() -> dict:
     with ctx.sessions.begin() as session:
         online = live.online_users(ctx.redis, utcnow())
         result["reclaimed"] = reclaim_stale(session, utcnow(), online).to_dict()
-    result["replies_reprocessed"] = reprocess_stored(
-        ctx.sessions, policy_from_settings(ctx.settings), utcnow(), ctx.redis
-    )
+    lost = unprocessed(ctx.sessions, utcnow())
+    result["replies_requeued"] = enqueue.lost_replies(ctx.redis, lost)
     if any(result.values()):
         log.info("sweep: %s", result)
     return result
+
+
+def answer_reply(inbound_id: int) -> dict:
+    """Act on a member's stored reply; a keyword's thanks goes out through the pipeline."""
+    ctx = context.get()
+    done = answer_stored(ctx.sessions, inbound_id, ctx.reply_policy, utcnow(), ctx.redis)
+    if done is None:
+        return {"inbound": inbound_id, "skipped": "acted on already"}
+    if done.answer_id is not None and done.campaign_id is not None:
+        enqueue.released(ctx.redis, done.campaign_id, [done.answer_id])
+    return {"inbound": inbound_id, "classification": done.classification,
+            "answer": done.answer_id}  # fmt: skip
 
 
 def launch_scheduled(campaign_id: int, when_iso: str) -> dict:

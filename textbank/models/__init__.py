@@ -11,6 +11,7 @@ from textbank.models.campaign import (
     Channel,
     DigestSchedule,
     OutboundMessage,
+    is_first_text,
 )
 from textbank.models.member import Local, Member, MemberTag, OptOutSource
 from textbank.models.people import (
@@ -74,6 +75,7 @@ __all__ = [
     "UploadKind",
     "UploadStatus",
     "User",
+    "is_first_text",
     "table",
     "utcnow",
 ]

@@ -21,6 +21,7 @@ from textbank.models import (
     Member,
     OutboundMessage,
     Outcome,
+    is_first_text,
 )
 from textbank.reports.calls import add_up, call_measures_by, voice_campaign_measures
 from textbank.reports.calls import empty as empty_calls
@@ -196,7 +197,7 @@ def _recount(
             n(OUT.status == MessageStatus.DELIVERED, *_in_range(OUT.delivered_at, f)),
             n(OUT.status.in_(NOT_DELIVERED), *_in_range(OUT.updated_at, f)),
         ).select_from(OUT)
-        query = query.where(OUT.conversation_id.is_(None))  # not a volunteer's reply
+        query = query.where(is_first_text(OUT))  # not a reply to a member
         query = scoped(query, OUT, OUT.member_id, OUT.campaign_id).group_by(*key)
         for *group, members, texted, delivered, failed in session.execute(query):
             row = out[group[0] if group else None]
