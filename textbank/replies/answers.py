@@ -28,6 +28,7 @@ from textbank.replies.handling import (
     load_received,
     process_inbound,
     push,
+    record_failure,
 )
 from textbank.twilio.codes import MessageStatus
 
@@ -41,8 +42,8 @@ class Answered:
 
     inbound_id: int
     classification: str
-    campaign_id: int | None = None
-    answer_id: int | None = None
+    campaign_id: int = 0
+    answer_id: int | None = None  # with the campaign it belongs to (campaign_id)
 
 
 def _thanks(dialect: str):
@@ -107,4 +108,10 @@ def answer_stored(
                         decision.classification.value)  # fmt: skip
     with sessions.begin() as session:  # committed first: the console reads what it is told
         push(session.connection(), client, decision, inbound_id, now)
-    return Answered(inbound_id, decision.classification.value, decision.campaign_id, answer_id)
+    return Answered(inbound_id, decision.classification.value, decision.campaign_id or 0, answer_id)
+
+
+def record_stored_failure(sessions: sessionmaker[Session], inbound_id: int, exc: BaseException):
+    """Note on the reply why acting on it failed (it stays unprocessed for the sweep)."""
+    with sessions.begin() as session:
+        record_failure(session.connection(), inbound_id, exc)
