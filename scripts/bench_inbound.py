@@ -10,7 +10,8 @@ free 127.0.0.1 port and posts signed Twilio replies (keywords, STOP, HELP, quest
 1. Closed loop (each lane sends when answered: the webhook's ceiling) with no worker
    running yet, so the CPU per reply is the request path's alone (web + PostgreSQL): the
    burst waits in Redis, as it does when replies outrun the workers.
-2. `textbank worker` processes (--rq-workers) drain that burst: the workers' rate and CPU.
+2. `textbank worker` processes (--rq-workers, at nice 10) drain that burst: the workers'
+   rate and CPU.
 3. Open loops at each of --rates with the workers running (a fixed schedule, as Twilio
    sends; latency from the scheduled time), and the time from a reply's answer to its
    being processed by a worker (p50/p99).
@@ -173,10 +174,13 @@ def show(label: str, r: dict) -> float:
 
 
 def start_workers(env: dict, count: int, log: Path) -> list[subprocess.Popen]:
+    """`textbank worker` processes at nice 10, as on any box the web shares with workers:
+    the webhook answers first, and a burst the workers cannot keep up with waits in Redis
+    (answer -> processed grows) instead of in Twilio's queue (the webhook's p99 grows)."""
     with open(log, "ab") as out:
         return [
-            subprocess.Popen([sys.executable, "-m", "textbank.cli", "worker"], env=env,
-                             stdout=out, stderr=subprocess.STDOUT)
+            subprocess.Popen(["nice", "-n", "10", sys.executable, "-m", "textbank.cli", "worker"],
+                             env=env, stdout=out, stderr=subprocess.STDOUT)
             for _ in range(count)
         ]  # fmt: skip
 

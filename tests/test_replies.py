@@ -284,6 +284,25 @@ def test_reply_stored_but_never_queued_is_acted_on_after_the_sweep(
     assert unprocessed(sessions, later) == []
 
 
+def test_a_burst_is_acted_on_once_and_the_next_reply_still_finds_a_worker(
+    client, settings, sessions, auth, redis_client
+):
+    _texted(sessions, settings, client, auth)
+    phones = [ANA, LUIS, ROSA, KIM]
+    for i in range(45):  # more than one drainer's batch
+        _reply(client, settings, phones[i % 4], f"question {i}?")
+    act_on_replies(settings)
+    # Nothing waits, and no drainer is marked at work: the next reply queues one.
+    assert redis_client.llen(enqueue.REPLY_IDS) == 0
+    assert not redis_client.exists(enqueue.REPLY_DRAINING)
+    _reply(client, settings, LUIS, "one more?")
+    act_on_replies(settings)
+    with session_scope(sessions) as session:
+        done = session.scalar(select(func.count()).where(InboundMessage.processed_at.is_not(None)))
+        assert done == 46
+        assert session.scalar(select(func.count()).select_from(Conversation)) == 4
+
+
 def test_reply_whose_job_failed_is_acted_on_again(
     client, settings, sessions, auth, monkeypatch, redis_client
 ):

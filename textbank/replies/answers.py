@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from textbank.blasts.outbox import reopen_for_replies
 from textbank.campaigns.rendering import measure
-from textbank.db import upsert
+from textbank.db import planned_once, upsert
 from textbank.models import Classification, OutboundMessage, table
 from textbank.replies.handling import (
     Decision,
@@ -92,8 +92,8 @@ def answer_stored(
     client: redis.Redis | None,
 ) -> Answered | None:  # fmt: skip
     """Act on one stored reply; None if it was acted on already (or is being, elsewhere)."""
-    with sessions.begin() as session:
-        conn = session.connection()
+    with sessions.begin() as session, planned_once(session.connection()) as conn:
+        # A handful of fixed point statements per reply: planned once per connection.
         received = load_received(conn, inbound_id, policy, now, claim=True)
         if received is None or received.done_as is not None:
             return None
@@ -106,8 +106,9 @@ def answer_stored(
             # here failed there, and Twilio was answered without it.
             log.warning("inbound %s: %s acted on late; its answer was not sent", inbound_id,
                         decision.classification.value)  # fmt: skip
-    with sessions.begin() as session:  # committed first: the console reads what it is told
-        push(session.connection(), client, decision, inbound_id, now)
+    if decision.conversation_id is not None:  # committed first: the console reads it
+        with sessions.begin() as session:
+            push(session.connection(), client, decision, inbound_id, now)
     return Answered(inbound_id, decision.classification.value, decision.campaign_id or 0, answer_id)
 
 
