@@ -167,6 +167,34 @@ def test_pause_resume_duplicate_archive(live, users):
     assert "Copy of GOTV Nov 3" in client.get("/campaigns?state=archived").text
 
 
+def test_console_actions_are_in_the_audit_log_with_who(live, users):
+    client = live.client
+    seed(live.sessions, MEMBERS)
+    _sign_in(client)
+    campaign_id = _create(client)
+    _post(client, f"/campaigns/{campaign_id}/launch")
+    _post(client, f"/campaigns/{campaign_id}/launch")  # a second press launches nothing
+    _post(client, f"/campaigns/{campaign_id}/pause")
+    _post(client, f"/campaigns/{campaign_id}/resume")
+    run_queue(live.settings)
+    seed(live.sessions, [("Kim", "617-555-0109", "1199", "en")])
+    _post(client, f"/campaigns/{campaign_id}/text-new-members")
+    run_queue(live.settings)
+    _post(client, f"/campaigns/{campaign_id}/archive")
+    rows = re.findall(r'<tr data-action="([\w.]+)">\s*<td>[^<]*</td>\s*<td>([^<]*)</td>'
+                      r"\s*<td>[^<]*</td>\s*<td>([^<]*)</td>\s*<td[^>]*>([^<]*)</td>",
+                      client.get("/audit").text)  # fmt: skip
+    subject = f"campaign {campaign_id}"
+    assert [(action, who, to) for action, who, to, _ in rows] == [
+        ("campaign.archive", "manager@example.org", subject),
+        ("campaign.text_new_members", "manager@example.org", subject),
+        ("campaign.resume", "manager@example.org", subject),
+        ("campaign.pause", "manager@example.org", subject),
+        ("campaign.launch", "manager@example.org", subject),
+    ]
+    assert "added: 1" in rows[1][3] and "via: console" in rows[-1][3]
+
+
 def test_schedule_a_launch(client, users, sessions, redis_client):
     seed(sessions, MEMBERS)
     _sign_in(client)
