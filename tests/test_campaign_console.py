@@ -141,6 +141,42 @@ def test_launch_confirmation_launch_and_watch(live, users):
     assert again.status_code == 302
 
 
+def test_members_retagged_into_the_audience_are_text_new_members(live, users):
+    from collections import Counter
+
+    from textbank.models import Member
+
+    client = live.client
+    seed(live.sessions, MEMBERS)
+    _sign_in(client)
+    campaign_id = _create(client, locals="", tags="gotv")  # Ana, Luis and Wei
+    _post(client, f"/campaigns/{campaign_id}/launch")
+    run_queue(live.settings)
+    assert "/text-new-members" not in client.get(f"/campaigns/{campaign_id}").text
+    with session_scope(live.sessions) as session:
+        ids = dict(session.execute(select(Member.first_name, Member.id)).all())
+
+    def retag(name: str, phone: str, tags: str) -> None:
+        edited = _post(client, f"/members/{ids[name]}/edit", first_name=name, last_name="",
+                       phone=phone, email="", language="en", status="active", local="1199",
+                       tags=tags)  # fmt: skip
+        assert edited.status_code == 302, edited.text
+
+    retag("Rosa", "617-555-0103", "gotv")  # now in the audience, never texted
+    retag("Luis", "617-555-0102", "gotv; captain")  # changed, but texted already
+    page = client.get(f"/campaigns/{campaign_id}").text
+    assert "Text 1 new member" in page
+    _post(client, f"/campaigns/{campaign_id}/text-new-members")
+    run_queue(live.settings)
+    sent = Counter(m.to for m in live.sandbox.state.all_messages()
+                   if m.direction == "outbound-api")  # fmt: skip
+    assert sent == {"+16175550101": 1, "+16175550102": 1, "+16175550103": 1, "+16175550104": 1}
+    client.get(f"/campaigns/{campaign_id}")  # the flash message says it is under way
+    assert "/text-new-members" not in client.get(f"/campaigns/{campaign_id}").text
+    again = _post(client, f"/campaigns/{campaign_id}/text-new-members", follow_redirects=True)
+    assert "Nobody new has joined the audience" in again.text
+
+
 def test_pause_resume_duplicate_archive(live, users):
     client = live.client
     seed(live.sessions, MEMBERS)

@@ -264,7 +264,7 @@ def live_blast(client, sessions, settings, auth):
         return member.id
 
 
-def test_locals_rename_and_merge(client, sessions, manager):
+def test_locals_rename_and_merge(client, sessions, settings, manager):
     seed(sessions, [("Ana", "6175550101", "1199", "en"), ("Luis", "6175550102", "SEIU 1199", "en")])
     with session_scope(sessions) as session:
         ids = dict(session.execute(select(Local.number, Local.id)).all())
@@ -279,7 +279,17 @@ def test_locals_rename_and_merge(client, sessions, manager):
     assert renamed.status_code == 302
     merged = post(client, "/locals/merge", {"source": ids["SEIU 1199"], "target": ids["1199"]},
                   page="/locals")  # fmt: skip
+    # A job moves the members (a local can have a union's hundreds of thousands), not the
+    # request: a page shows its progress, then that it is done.
     assert merged.status_code == 302
+    status = client.get(merged.headers["Location"])
+    assert "Moving the members of SEIU 1199" in status.text and "1 to go" in status.text
+    assert 'http-equiv="refresh"' in status.text
+    with session_scope(sessions) as session:
+        assert session.get(Local, ids["SEIU 1199"]) is not None
+    run_queue(settings)
+    done = client.get(merged.headers["Location"]).text
+    assert "<h2>Merged</h2>" in done and "1 moved" in done and 'http-equiv="refresh"' not in done
     same = post(client, "/locals/merge", {"source": ids["1199"], "target": ids["1199"]},
                 page="/locals")  # fmt: skip
     assert same.status_code == 400 and "two different" in same.text

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from textbank.bulk import bulk_insert
-from textbank.campaigns.audience import audience_filter, audience_members
+from textbank.campaigns.audience import audience_filter, audience_members, not_yet_reached
 from textbank.campaigns.lifecycle import CampaignError, check_audience, snapshot_progress
 from textbank.campaigns.rendering import measure, render
 from textbank.compliance.quiet_hours import SendWindow, WindowCheck, check
@@ -134,6 +134,8 @@ def snapshot_audience(
                 select(func.count()).select_from(audience_members(campaign.audience).subquery())
             )
         audience = campaign.audience
+        # "Text new members": walk again, over the members not reached yet (none twice).
+        topup = not_yet_reached(campaign, campaign.topup_since) if campaign.topup_since else []
         # A P2P campaign's rows wait for volunteers: held, never queued for a worker.
         held = campaign.mode == CampaignMode.P2P
         templates = {"": campaign.message, **campaign.translations}
@@ -152,9 +154,9 @@ def snapshot_audience(
             if campaign.snapshot_cursor != cursor:
                 # Resuming, or another run moved on: phones already snapshotted count as seen.
                 cursor = campaign.snapshot_cursor
-                seen_phones = _phones_so_far(session, campaign_id) if cursor else set()
+                seen_phones = _phones_so_far(session, campaign_id) if cursor or topup else set()
             members = session.execute(
-                audience_members(audience).where(Member.id > cursor).limit(chunk)
+                audience_members(audience).where(Member.id > cursor, *topup).limit(chunk)
             ).all()
             stamp = now()
             if not members:

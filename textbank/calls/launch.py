@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from textbank.blasts.launch import LaunchResult, begin_launch, launch_state, snapshotting
 from textbank.bulk import bulk_insert
-from textbank.campaigns.audience import audience_members
+from textbank.campaigns.audience import audience_members, not_yet_reached
 from textbank.compliance.quiet_hours import SendWindow, WindowCheck, check
 from textbank.members.phones import looks_e164, time_zones
 from textbank.models import Call, CallOptOut, Campaign, CampaignStatus, Member, table, utcnow
@@ -64,6 +64,8 @@ def launch_calls(
                 select(func.count()).select_from(audience_members(campaign.audience).subquery())
             )
         audience = campaign.audience
+        # "Text new members": walk again, over the members not reached yet (none twice).
+        topup = not_yet_reached(campaign, campaign.topup_since) if campaign.topup_since else []
     cursor: int | None = None
     seen: set[str] = set()
     while True:
@@ -75,12 +77,12 @@ def launch_calls(
             if campaign.snapshot_cursor != cursor:
                 cursor = campaign.snapshot_cursor
                 seen = set(session.scalars(select(Call.phone).where(
-                    Call.campaign_id == campaign_id))) if cursor else set()  # fmt: skip
+                    Call.campaign_id == campaign_id))) if cursor or topup else set()  # fmt: skip
             members = session.execute(
                 audience_members(audience)
                 .add_columns(CallOptOut.phone.label("no_calls"))
                 .outerjoin(CallOptOut, CallOptOut.phone == Member.phone)
-                .where(Member.id > cursor)
+                .where(Member.id > cursor, *topup)
                 .limit(chunk)
             ).all()
             stamp = now()

@@ -56,6 +56,10 @@ class Member(Base):
     opt_out_source: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Set by database triggers (migration 0014) when the member is added, or changes in a
+    # way that can put them in an audience: "Text new members" looks for them by it. NULL:
+    # unchanged since before any campaign launched.
+    audience_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     # First time each engagement step happened, across all campaigns: the per-local
     # report counts these in one pass instead of joining millions of messages.
     first_texted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
