@@ -39,6 +39,8 @@ from workers import context
 
 log = logging.getLogger(__name__)
 
+LONE_WORKER_SLICE = 2.0  # seconds of snapshot between a lone worker's sends
+
 
 def launch_campaign(campaign_id: int) -> dict:
     """Snapshot a campaign's audience, handing each chunk's rows to its kind's fanout."""
@@ -50,16 +52,21 @@ def launch_campaign(campaign_id: int) -> dict:
         kind = enqueue.campaign_kind(campaign)
         fanout = enqueue.fanout_for(kind)
     key = launch_alive_key(campaign_id)
+    on_buckets = lambda cid, buckets: fanout(ctx.redis, cid, buckets)  # noqa: E731
+    alive = lambda: ctx.redis.set(key, "1", ex=LAUNCH_ALIVE_TTL)  # noqa: E731
     # Voice campaigns snapshot into call rows (textbank.calls), not outbound texts.
     snapshot = launch_calls if kind[1] == Channel.VOICE else snapshot_audience
+    # A lone worker would otherwise snapshot the whole list before its first text: it
+    # snapshots in slices, each queued behind the sends the last one released.
+    lone = enqueue.workers_sending(ctx.redis) <= 1
     result = snapshot(
-        ctx.sessions,
-        campaign_id,
-        ctx.settings.send_window,
-        on_buckets=lambda cid, buckets: fanout(ctx.redis, cid, buckets),
-        alive=lambda: ctx.redis.set(key, "1", ex=LAUNCH_ALIVE_TTL),
-    )
-    ctx.redis.delete(key)
+        ctx.sessions, campaign_id, ctx.settings.send_window, on_buckets=on_buckets, alive=alive,
+        budget=LONE_WORKER_SLICE if lone else None,
+    )  # fmt: skip
+    if result.finished:
+        ctx.redis.delete(key)
+    else:
+        enqueue.launch_more(ctx.redis, campaign_id, result.queued + sum(result.skipped.values()))
     return {"campaign": campaign_id, **result.to_dict()}
 
 
