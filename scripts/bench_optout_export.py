@@ -3,10 +3,11 @@ in memory (what the console did before), in the same process.
 
 Usage: python scripts/bench_optout_export.py [--events 500000]
 
-Fills a scratch PostgreSQL database (BENCH_DATABASE_URL, default textbank_bench_export on
-127.0.0.1: created or wiped) with --events opt-out events, then downloads /opt-outs.csv as a
-signed-in manager and prints, for each way: the time to the first byte, the time to the last,
-and the peak Python memory while it ran (tracemalloc, in a second run so it does not slow the
+Fills a scratch PostgreSQL database (BENCH_EXPORT_DATABASE_URL, default textbank_bench_export
+on 127.0.0.1: created or wiped; not BENCH_DATABASE_URL, which holds bench_report's data set)
+with --events opt-out events, then downloads /opt-outs.csv as a signed-in manager and prints,
+for each way: the time to the first byte, the time to the last, and the peak Python memory
+while it ran (tracemalloc, in a second run so it does not slow the
 timed one). Both must produce the same bytes.
 """
 
@@ -59,7 +60,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=500_000)
     args = parser.parse_args()
-    url = os.environ.get("BENCH_DATABASE_URL") or URL
+    url = os.environ.get("BENCH_EXPORT_DATABASE_URL") or URL
     engine = scratch_database(url)
     with engine.begin() as conn:
         conn.execute(text(FILL), {"n": args.events})
