@@ -312,3 +312,34 @@ def upload(connection: redis.Redis, upload_id: int) -> bool:
         result_ttl=3600, failure_ttl=24 * 3600, description=f"import upload {upload_id}",
     )  # fmt: skip
     return True
+
+
+# --- locals -------------------------------------------------------------------------------
+
+
+def merge_job_id(source_id: int, target_id: int) -> str:
+    return f"textbank-merge-locals-{source_id}-{target_id}"
+
+
+def merge_locals(connection: redis.Redis, source_id: int, target_id: int, actor_id: int) -> str:
+    """Queue moving one local's members into another (a job: a local can have a union's
+    hundreds of thousands), once while it is queued or running; returns the job's id."""
+    job_id = merge_job_id(source_id, target_id)
+    existing = Job.fetch_many([job_id], connection=connection)[0]
+    if existing is None or existing.get_status(refresh=False) not in ACTIVE:
+        queue(QueueName.DEFAULT, connection).enqueue_call(
+            f"{JOBS}.merge_locals", args=(source_id, target_id, actor_id), job_id=job_id,
+            timeout=60 * 60, result_ttl=24 * 3600, failure_ttl=24 * 3600,
+            description=f"merge local {source_id} into {target_id}",
+        )  # fmt: skip
+    return job_id
+
+
+def merge_state(connection: redis.Redis, source_id: int, target_id: int) -> dict:
+    """{"status": queued | started | finished | failed | None, "moved", "left"} of a merge."""
+    job = Job.fetch_many([merge_job_id(source_id, target_id)], connection=connection)[0]
+    if job is None:
+        return {"status": None, "moved": 0, "left": None}
+    meta = job.get_meta(refresh=False)
+    return {"status": str(job.get_status(refresh=False)), "moved": meta.get("moved", 0),
+            "left": meta.get("left")}  # fmt: skip
