@@ -13,7 +13,7 @@ from textbank.models.campaign import (
     OutboundMessage,
     is_first_text,
 )
-from textbank.models.member import Local, Member, MemberTag, OptOutSource
+from textbank.models.member import Local, Member, MemberCount, MemberTag, OptOutSource
 from textbank.models.people import (
     AccountLink,
     AuditEvent,
@@ -62,6 +62,7 @@ __all__ = [
     "LinkKind",
     "Local",
     "Member",
+    "MemberCount",
     "MemberTag",
     "OptOutEvent",
     "OptOutSource",
