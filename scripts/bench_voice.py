@@ -219,7 +219,8 @@ def main() -> None:
     client = redis.Redis.from_url(redis_url)
     logs = Path(tempfile.mkdtemp(prefix="textbank-bench-voice-"))
     print(f"{args.members:,} members in {engine.url.database}; {args.workers} worker processes; "
-          f"gunicorn -w 2 --threads 4; {os.cpu_count()} cores; logs in {logs}")  # fmt: skip
+          f"gunicorn -w 2 --threads 4; {os.cpu_count()} cores; load average "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; logs in {logs}")  # fmt: skip
     for rate in args.rates:
         client.flushdb()
         sandbox, url = start_sandbox()

@@ -117,17 +117,22 @@ def test_a_date_range_counts_the_calls_made_in_it(live, auth):
         )
 
 
-def test_the_dashboard_shows_the_calls(live, auth):
-    cid = _run_campaign(live, auth)
+def _manager(live):
+    """A test client signed in as a manager."""
     from test_dashboard import _sign_in
 
     from textbank.accounts import create_user
-    from textbank.db import session_scope
 
     with session_scope(live.sessions) as session:
         create_user(session, "boss@example.org", "manager", "correct horse battery")
     client = live.app.test_client()
     _sign_in(client, "boss@example.org", "correct horse battery")
+    return client
+
+
+def test_the_dashboard_shows_the_calls(live, auth):
+    cid = _run_campaign(live, auth)
+    client = _manager(live)
     page = client.get("/dashboard").get_data(as_text=True)
     assert 'id="calls"' in page and f'data-campaign-id="{cid}"' in page
     assert 'Pressed for “volunteer”</dt><dd data-col="pressed-volunteer">1</dd>' in page
@@ -138,16 +143,10 @@ def test_the_campaign_page_shows_the_calls(live, auth):
     """The manager's campaign page: each call measure with its count and what it means."""
     import re
 
-    from test_dashboard import _sign_in
-
-    from textbank.accounts import create_user
     from textbank.reports.measures import MEASURES
 
     cid = _run_campaign(live, auth)
-    with session_scope(live.sessions) as session:
-        create_user(session, "boss@example.org", "manager", "correct horse battery")
-    client = live.app.test_client()
-    _sign_in(client, "boss@example.org", "correct horse battery")
+    client = _manager(live)
     page = client.get(f"/campaigns/{cid}")
     assert page.status_code == 200
     live_part = client.get(f"/campaigns/{cid}/live").text
