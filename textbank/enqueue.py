@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 import redis
-from rq import Queue, Retry
+from rq import Queue, Retry, Worker
 from rq.job import Job, JobStatus
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -37,6 +37,9 @@ SEND_JOB_TIMEOUT = 15 * 60
 LAUNCH_JOB_TIMEOUT = 3 * 3600  # a million members snapshot in a few minutes; generous
 SWEEP_JOB_TIMEOUT = 10 * 60
 SWEEP_ID = "textbank-sweep"
+# A continued snapshot waits behind the sends its last slice released (a lone worker sends
+# ~450 texts/s, so 2 s of snapshot are ~20 s of sends); the sweeper leaves it alone meanwhile.
+LAUNCH_MORE_TTL = 10 * 60
 SWEEP_THROTTLE = "textbank:sweep-lock"
 
 
@@ -65,7 +68,9 @@ def launch(connection: redis.Redis, campaign_id: int) -> bool:
     """Queue the campaign's audience snapshot unless one is queued or running; True if queued."""
     job_id = launch_job_id(campaign_id)
     existing = Job.fetch_many([job_id], connection=connection)[0]
-    if _still_active(existing, connection, launch_alive_key(campaign_id)):
+    alive = launch_alive_key(campaign_id)
+    # The key also stands for a continuation waiting on the send queue (launch_more).
+    if _still_active(existing, connection, alive) or connection.exists(alive):
         return False
     queue(QueueName.LAUNCH, connection).enqueue_call(
         f"{JOBS}.launch_campaign",
@@ -79,6 +84,28 @@ def launch(connection: redis.Redis, campaign_id: int) -> bool:
     )
     log.info("campaign %s: launch queued", campaign_id)
     return True
+
+
+def launch_more(connection: redis.Redis, campaign_id: int, done: int) -> None:
+    """Queue the rest of a snapshot that stopped at its time budget behind the sends it
+    released (on the send queue), so a lone worker's first texts leave during a long launch.
+    Named by how far the snapshot got: a slice repeated queues no second continuation."""
+    queue(QueueName.SEND, connection).enqueue_call(
+        f"{JOBS}.launch_campaign",
+        args=(campaign_id,),
+        job_id=f"{launch_job_id(campaign_id)}-at-{done}",
+        timeout=LAUNCH_JOB_TIMEOUT,
+        result_ttl=600,
+        failure_ttl=24 * 3600,
+        retry=Retry(max=3, interval=[5, 30, 120]),
+        description=f"go on launching campaign {campaign_id} after {done} members",
+    )
+    connection.set(launch_alive_key(campaign_id), "1", ex=LAUNCH_MORE_TTL)
+
+
+def workers_sending(connection: redis.Redis) -> int:
+    """How many workers listen on the send queue (RQ's own registry of live workers)."""
+    return Worker.count(connection=connection, queue=queue(QueueName.SEND, connection))
 
 
 def scheduled_launch_job_id(campaign_id: int, when: datetime) -> str:
@@ -298,3 +325,34 @@ def upload(connection: redis.Redis, upload_id: int) -> bool:
         result_ttl=3600, failure_ttl=24 * 3600, description=f"import upload {upload_id}",
     )  # fmt: skip
     return True
+
+
+# --- locals -------------------------------------------------------------------------------
+
+
+def merge_job_id(source_id: int, target_id: int) -> str:
+    return f"textbank-merge-locals-{source_id}-{target_id}"
+
+
+def merge_locals(connection: redis.Redis, source_id: int, target_id: int, actor_id: int) -> str:
+    """Queue moving one local's members into another (a job: a local can have a union's
+    hundreds of thousands), once while it is queued or running; returns the job's id."""
+    job_id = merge_job_id(source_id, target_id)
+    existing = Job.fetch_many([job_id], connection=connection)[0]
+    if existing is None or existing.get_status(refresh=False) not in ACTIVE:
+        queue(QueueName.DEFAULT, connection).enqueue_call(
+            f"{JOBS}.merge_locals", args=(source_id, target_id, actor_id), job_id=job_id,
+            timeout=60 * 60, result_ttl=24 * 3600, failure_ttl=24 * 3600,
+            description=f"merge local {source_id} into {target_id}",
+        )  # fmt: skip
+    return job_id
+
+
+def merge_state(connection: redis.Redis, source_id: int, target_id: int) -> dict:
+    """{"status": queued | started | finished | failed | None, "moved", "left"} of a merge."""
+    job = Job.fetch_many([merge_job_id(source_id, target_id)], connection=connection)[0]
+    if job is None:
+        return {"status": None, "moved": 0, "left": None}
+    meta = job.get_meta(refresh=False)
+    return {"status": str(job.get_status(refresh=False)), "moved": meta.get("moved", 0),
+            "left": meta.get("left")}  # fmt: skip

@@ -26,8 +26,10 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import EmailField, HiddenField, PasswordField
 from wtforms.validators import DataRequired, Length
 
-from textbank.accounts import check_password, find_user
+from textbank import signin_throttle
+from textbank.accounts import check_password, end_sessions, find_user
 from textbank.models import Role, User, utcnow
+from textbank.web import redis_ext
 from textbank.web.database import db
 from textbank.web.sessions import CookieSessions
 
@@ -147,12 +149,23 @@ def login():
     # CSRFProtect has already refused a POST without a valid token (400) before we get here.
     if not form.validate_on_submit():
         return render_template("login.html", form=form), 400
-    user = find_user(db(), form.email.data)
+    email, address = form.email.data, request.remote_addr or "unknown"
+    redis = redis_ext.client()
+    # Checked before the password, for every email typed, so a throttled answer is the same
+    # (and as quick) whether or not the account exists, and a right password does not show.
+    wait = signin_throttle.wait_seconds(redis, email, address)
+    if wait:
+        error = signin_throttle.message(wait)
+        page = render_template("login.html", form=form, error=error)
+        return page, 429, {"Retry-After": str(wait)}
+    user = find_user(db(), email)
     if user is None or not user.active:
         # Hash anyway, so the time taken does not tell which emails have an account.
         check_password_hash(_dummy_hash(), form.password.data)
     if not check_password(user, form.password.data):
+        signin_throttle.record_failure(redis, email, address)
         return render_template("login.html", form=form, error="Wrong email or password."), 401
+    signin_throttle.record_success(redis, email, address)
     start_session(user)
     return redirect(safe_next(form.next.data, user))
 
@@ -160,6 +173,12 @@ def login():
 @bp.post("/logout")
 def logout():
     # CSRFProtect checked the token; LogoutForm exists to render it in the page.
+    user = current_user()
+    if user is not None:
+        # A copy of this cookie (another tab's, a stolen one) stops working too: a signed
+        # cookie cannot be taken back, so every session begun before now ends.
+        end_sessions(db(), user)
+        db().commit()
     session.clear()
     flash("You are signed out.")
     return redirect(url_for("auth.login"))
