@@ -6,6 +6,7 @@ import logging
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
+from rq import get_current_job
 from sqlalchemy import select
 
 from textbank import enqueue
@@ -29,6 +30,7 @@ from textbank.campaigns.lifecycle import CampaignError
 from textbank.conversations import live
 from textbank.conversations.reclaim import reclaim_stale
 from textbank.members import uploads
+from textbank.members.editing import run_merge
 from textbank.models import Campaign, CampaignStatus, Channel, DigestSchedule, utcnow
 from textbank.replies.handling import policy_from_settings, reprocess_stored
 from textbank.reports.digests import start_digest
@@ -197,6 +199,18 @@ def send_digest(schedule_id: int, slot_iso: str) -> dict:
     # This job is already off the web request: snapshot here rather than queue another job.
     result = launch_campaign(campaign_id)
     return {"schedule": schedule_id, **result}
+
+
+def merge_locals(source_id: int, target_id: int, actor_id: int | None) -> int:
+    """Move every member of one local into another, a chunk at a time, then remove it."""
+    job = get_current_job()
+
+    def progress(moved: int, left: int) -> None:
+        if job is not None:
+            job.meta.update(moved=moved, left=left)
+            job.save_meta()
+
+    return run_merge(context.get().sessions, source_id, target_id, actor_id, progress)
 
 
 def import_upload(upload_id: int) -> str:

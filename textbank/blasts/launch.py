@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from textbank.blasts.outbox import complete_if_done
 from textbank.bulk import bulk_insert
-from textbank.campaigns.audience import audience_filter, audience_members
+from textbank.campaigns.audience import audience_filter, audience_members, not_yet_reached
 from textbank.campaigns.lifecycle import CampaignError, check_audience, snapshot_progress
 from textbank.campaigns.rendering import measure, render
 from textbank.compliance.quiet_hours import SendWindow, WindowCheck, check
@@ -210,6 +210,8 @@ def snapshot_audience(
         if not snapshotting(campaign):
             return _counts(campaign, already=True)
         audience = campaign.audience
+        # "Text new members": walk again, over the members not reached yet (none twice).
+        topup = not_yet_reached(campaign, campaign.topup_since) if campaign.topup_since else []
         rows_of = kind(session, campaign)
     t = rows_of.table
     cursor: int | None = None  # unknown until the first chunk reads the committed one
@@ -226,11 +228,13 @@ def snapshot_audience(
                 cursor = campaign.snapshot_cursor
                 seen_phones = (
                     set(session.scalars(select(t.c.phone).where(t.c.campaign_id == campaign_id)))
-                    if cursor
+                    if cursor or topup
                     else set()
                 )
             members = session.execute(
-                rows_of.members(audience_members(audience)).where(Member.id > cursor).limit(chunk)
+                rows_of.members(audience_members(audience))
+                .where(Member.id > cursor, *topup)
+                .limit(chunk)
             ).all()
             stamp = now()
             if not members:

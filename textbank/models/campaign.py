@@ -63,6 +63,9 @@ class Campaign(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The launch snapshot walks members by id; this is how far it got (resumable).
     snapshot_cursor: Mapped[int] = mapped_column(default=0)
+    # "Text new members": the snapshot walks again over the audience's members changed
+    # since this time (see campaigns.audience.not_yet_reached).
+    topup_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Members in the audience when the snapshot began; None until the launch job counts them.
     audience_size: Mapped[int | None]
     snapshot_done: Mapped[int] = mapped_column(default=0, server_default="0")  # members examined
