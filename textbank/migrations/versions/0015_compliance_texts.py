@@ -1,15 +1,15 @@
 """compliance texts: an outbound text the opt-out list lets through once (a STOP confirmation)
 
-Revision ID: 0013_compliance_texts
-Revises: 0012_voice
+Revision ID: 0015_compliance_texts
+Revises: 0014_audience_changes
 Create Date: 2026-12-02 14:20:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013_compliance_texts"
-down_revision = "0012_voice"
+revision = "0015_compliance_texts"
+down_revision = "0014_audience_changes"
 branch_labels = None
 depends_on = None
 
