@@ -4,8 +4,9 @@ Usage: python scripts/bench_console.py [--volunteers 200] [--batch 15] [--think 
        [--reply-share 0.3] [--seconds 30] [--workers 4] [--send-workers 2]
 
 On PostgreSQL, with gunicorn run as the Procfile runs it, `textbank worker` processes and
-the sandbox carrier: each simulated volunteer signs in, keeps the inbox's event stream
-(`/volunteer/events`) open, requests a batch and sends its first texts one press at a time
+the sandbox carrier: every simulated volunteer signs in first (timed apart: 200 password
+hashes are not a Send's cost) and keeps the inbox's event stream (`/volunteer/events`) open
+for the whole run; then each requests a batch and sends its first texts one press at a time
 (a pause of --think seconds between presses, as a person reads the next name), and answers
 each reply that reaches its console. The sandbox plays members: a share of the members
 texted reply, each reply carrying a marker, timed from the moment the sandbox posts the
