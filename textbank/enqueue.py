@@ -130,32 +130,36 @@ def bucket_job_id(campaign_id: int, bucket: int) -> str:
     return f"textbank-send-{campaign_id}-{bucket}"
 
 
-def send_buckets(connection: redis.Redis, campaign_id: int, buckets: list[int]) -> int:
-    """Queue a send job per bucket unless one is already queued or running; return how many."""
-    ids = [bucket_job_id(campaign_id, b) for b in buckets]
+def _bucket_jobs(
+    connection: redis.Redis, campaign_id: int, buckets: list[int], job: str,
+    job_id: Callable[[int, int], str], alive: Callable[[int, int], str], what: str,
+) -> int:  # fmt: skip
+    """Queue `job` per bucket of a campaign unless one is queued or running; return how many."""
+    ids = [job_id(campaign_id, b) for b in buckets]
     existing = Job.fetch_many(ids, connection=connection)
     q = queue(QueueName.SEND, connection)
     added = 0
     with connection.pipeline() as pipe:
-        for bucket, job_id, job in zip(buckets, ids, existing, strict=True):
-            if _still_active(job, connection, alive_key(campaign_id, bucket)):
+        for bucket, one_id, found in zip(buckets, ids, existing, strict=True):
+            if _still_active(found, connection, alive(campaign_id, bucket)):
                 continue
             q.enqueue_call(
-                f"{JOBS}.send_bucket",
-                args=(campaign_id, bucket),
-                job_id=job_id,
-                timeout=SEND_JOB_TIMEOUT,
-                result_ttl=300,
-                failure_ttl=24 * 3600,
+                f"{JOBS}.{job}", args=(campaign_id, bucket), job_id=one_id,
+                timeout=SEND_JOB_TIMEOUT, result_ttl=300, failure_ttl=24 * 3600,
                 retry=Retry(max=3, interval=[10, 30, 90]),
-                description=f"send campaign {campaign_id} bucket {bucket}",
-                pipeline=pipe,
-            )
+                description=f"{what} campaign {campaign_id} bucket {bucket}", pipeline=pipe,
+            )  # fmt: skip
             added += 1
         pipe.execute()
     if added:
-        log.info("campaign %s: queued %d send jobs", campaign_id, added)
+        log.info("campaign %s: queued %d %s jobs", campaign_id, added, what)
     return added
+
+
+def send_buckets(connection: redis.Redis, campaign_id: int, buckets: list[int]) -> int:
+    """Queue a send job per bucket unless one is already queued or running; return how many."""
+    return _bucket_jobs(connection, campaign_id, buckets, "send_bucket", bucket_job_id,
+                        alive_key, "send")  # fmt: skip
 
 
 def call_job_id(campaign_id: int, bucket: int) -> str:
@@ -164,25 +168,8 @@ def call_job_id(campaign_id: int, bucket: int) -> str:
 
 def call_buckets(connection: redis.Redis, campaign_id: int, buckets: list[int]) -> int:
     """Queue a placing job per bucket of a voice campaign unless one is queued or running."""
-    ids = [call_job_id(campaign_id, b) for b in buckets]
-    existing = Job.fetch_many(ids, connection=connection)
-    q = queue(QueueName.SEND, connection)
-    added = 0
-    with connection.pipeline() as pipe:
-        for bucket, job_id, job in zip(buckets, ids, existing, strict=True):
-            if _still_active(job, connection, calling_key(campaign_id, bucket)):
-                continue
-            q.enqueue_call(
-                f"{JOBS}.place_calls", args=(campaign_id, bucket), job_id=job_id,
-                timeout=SEND_JOB_TIMEOUT, result_ttl=300, failure_ttl=24 * 3600,
-                retry=Retry(max=3, interval=[10, 30, 90]),
-                description=f"call campaign {campaign_id} bucket {bucket}", pipeline=pipe,
-            )  # fmt: skip
-            added += 1
-        pipe.execute()
-    if added:
-        log.info("voice campaign %s: queued %d placing jobs", campaign_id, added)
-    return added
+    return _bucket_jobs(connection, campaign_id, buckets, "place_calls", call_job_id,
+                        calling_key, "call")  # fmt: skip
 
 
 def released(connection: redis.Redis, campaign_id: int, row_ids: list[int]) -> None:
