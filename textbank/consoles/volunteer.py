@@ -21,6 +21,7 @@ from textbank.consoles.common import EVERYONE, is_htmx, language_name, mark_seen
 from textbank.conversations import batches, inbox, threads
 from textbank.members.fields import FieldError, normalize_language
 from textbank.models import utcnow
+from textbank.values import BadValue, record_id, whole_number
 from textbank.web import redis_ext, settings
 from textbank.web.auth import login_required, secure_headers
 from textbank.web.database import db
@@ -135,10 +136,11 @@ def texting(campaign_id: int):
 def send(campaign_id: int):
     user, session = me(), db()
     row_id = request.form.get("row", "")
-    if not row_id.isdigit():
+    if not row_id:
         return "row is required", 400
+    row = record_id(row_id, "row")
     try:
-        sent = batches.send_first(session, user.id, int(row_id), settings().send_window, utcnow())
+        sent = batches.send_first(session, user.id, row, settings().send_window, utcnow())
     except LookupError:
         abort(404)
     session.commit()
@@ -262,9 +264,11 @@ def survey(conversation_id: int):
     c = _conversation(conversation_id)
     answer = request.form.get("answer", "")
     try:
-        if not answer.isdigit():
-            raise threads.ThreadError("pick one of the survey's answers")
-        name, nxt = threads.survey_next(session, c, int(answer))
+        try:
+            index = whole_number(answer, "answer", 0, 100)
+        except BadValue as exc:
+            raise threads.ThreadError("pick one of the survey's answers") from exc
+        name, nxt = threads.survey_next(session, c, index)
         threads.take(session, user, c, utcnow())
         threads.record(session, user, c, name, utcnow())
     except threads.ThreadError as exc:
