@@ -94,7 +94,7 @@ def validate_campaign(data: Mapping, org_name: str = "textbank") -> dict:
     for word, outcome in _text_map(data.get("keywords"), "keywords").items():
         key = fold(str(word))
         if not key:
-            raise CampaignError(f"keyword {word!r} has no letters or digits")
+            raise CampaignError(f"keywords: {word!r} has no letters or digits")
         if not isinstance(outcome, str) or not _OUTCOME_RE.match(outcome):
             raise CampaignError(
                 f"keywords.{word}: the outcome must be a name like pledged_to_vote, got {outcome!r}"
