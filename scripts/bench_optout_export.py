@@ -70,7 +70,7 @@ def main() -> None:
         create_user(session, "bench@example.org", "manager", "a long bench password")
     settings = Settings.from_env(
         {"TEXTBANK_ENV": "test", "DATABASE_URL": str(engine.url.render_as_string(False)),
-         "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")},
+         "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")},
         instance_path="/tmp/textbank-bench-export",
     )  # fmt: skip
     app = create_app(settings)

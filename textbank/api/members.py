@@ -10,7 +10,8 @@ from textbank.api import ApiError, bp
 from textbank.api.auth import MANAGERS, require_role
 from textbank.members.fields import FieldError
 from textbank.members.importer import NotAMemberList, import_members
-from textbank.members.listing import list_members, member_to_dict
+from textbank.members.listing import MAX_PAGE, list_members, member_to_dict
+from textbank.values import whole_number
 from textbank.web.database import db
 from textbank.web.limits import upload_body
 
@@ -35,10 +36,7 @@ def import_member_csv():
 @require_role(*MANAGERS)
 def get_members():
     args = request.args
-    try:
-        limit = int(args.get("limit", 100))
-    except ValueError as exc:
-        raise ApiError("limit must be a whole number", 400) from exc
+    limit = whole_number(args.get("limit", "100"), "limit", 1, MAX_PAGE)
     try:
         page = list_members(
             db(),

@@ -95,7 +95,7 @@ def validate_campaign(data: Mapping, org_name: str = "textbank") -> dict:
     for word, outcome in _text_map(data.get("keywords"), "keywords").items():
         key = fold(str(word))
         if not key:
-            raise CampaignError(f"keyword {word!r} has no letters or digits")
+            raise CampaignError(f"keywords: {word!r} has no letters or digits")
         if not isinstance(outcome, str) or not _OUTCOME_RE.match(outcome):
             raise CampaignError(
                 f"keywords.{word}: the outcome must be a name like pledged_to_vote, got {outcome!r}"
@@ -287,7 +287,8 @@ def campaign_stats(session: Session, campaign: Campaign) -> dict:
     """The contract's stats: where every member of the blast stands."""
     counts = message_counts(session, [campaign.id])[campaign.id]
     if campaign.channel == Channel.VOICE:
-        return {**reply_stats(session, campaign), **voice_campaign_stats(session, campaign)}
+        return {**reply_stats(session, campaign), **voice_campaign_stats(session, campaign),
+                "snapshot": snapshot_progress(campaign)}  # fmt: skip
     return {
         "status": campaign.status,
         "audience": counts.total

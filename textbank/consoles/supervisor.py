@@ -6,6 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from textbank.conversations import inbox, live, supervision
 from textbank.models import utcnow
+from textbank.values import optional_id
 from textbank.web import redis_ext
 from textbank.web.auth import MANAGERS, login_required, secure_headers
 from textbank.web.database import db
@@ -30,13 +31,12 @@ def index():
         oldest_minutes=int((now - oldest).total_seconds() // 60) if oldest else None,
         words=words,
         found=supervision.search_replies(session, words) if words else [],
-        people=supervision.volunteers(session),
+        people=supervision.people(session),
     )
 
 
 def _user_id(name: str) -> int | None:
-    value = request.form.get(name, "")
-    return int(value) if value.isdigit() else None
+    return optional_id(request.form.get(name, ""), name)
 
 
 @bp.post("/release")

@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, BigInteger, ColumnElement, ForeignKey, Index, String, Text, and_, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ColumnElement,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    and_,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from textbank.models.base import Base, UTCDateTime, utcnow
@@ -153,6 +164,14 @@ class OutboundMessage(Base):
             sqlite_where=text("status = 'held' AND volunteer_id IS NULL"),
         ),
         Index("ix_outbound_messages_volunteer", "volunteer_id", "campaign_id", "status"),
+        # Only compliance texts: a campaign's opt-outs taken by volunteers (a few rows).
+        Index(
+            "ix_outbound_messages_compliance",
+            "campaign_id",
+            "member_id",
+            postgresql_where=text("compliance"),
+            sqlite_where=text("compliance"),
+        ),
         # Only texts with an error: a campaign's delivery errors and carrier opt-outs.
         Index(
             "ix_outbound_messages_campaign_error",
@@ -197,6 +216,9 @@ class OutboundMessage(Base):
     inbound_message_id: Mapped[int | None] = mapped_column(
         ForeignKey("inbound_messages.id", ondelete="CASCADE"), unique=True
     )
+    # A compliance text (the confirmation of an opt-out a volunteer recorded) goes to a
+    # member who is opted out: the one text the opt-out list lets through, once.
+    compliance: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 def is_first_text(t) -> ColumnElement[bool]:

@@ -1,7 +1,7 @@
 """reply answers: a keyword's thanks is an outbound text that answers one inbound reply
 
-Revision ID: 0015_reply_answers
-Revises: 0014_audience_changes
+Revision ID: 0016_reply_answers
+Revises: 0015_compliance_texts
 Create Date: 2026-12-02 14:30:00
 
 The worker answers a keyword through the send pipeline (issue 17), so the thanks is a row
@@ -16,8 +16,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015_reply_answers"
-down_revision = "0014_audience_changes"
+revision = "0016_reply_answers"
+down_revision = "0015_compliance_texts"
 branch_labels = None
 depends_on = None
 
