@@ -220,7 +220,7 @@ def _recount(
              and_(OUT.twilio_sid.is_not(None), *_in_range(OUT.sent_at, f)),
              and_(OUT.status == MessageStatus.DELIVERED, *_in_range(OUT.delivered_at, f)),
              and_(OUT.status.in_(NOT_DELIVERED), *_in_range(OUT.updated_at, f)),
-             [OUT.conversation_id.is_(None)]),  # not a volunteer's reply
+             [is_first_text(OUT)]),  # not a reply to a member
             (CALL, CALL.member_id, CALL.campaign_id,
              and_(CALL.placements > 0, *_in_range(CALL.placed_at, f)),
              or_(and_(CALL.answered_at.is_not(None), *_in_range(CALL.answered_at, f)),
