@@ -479,6 +479,7 @@ def test_an_opt_out_by_a_volunteer_is_confirmed_once_in_the_members_language(liv
     for phone, body in ((ana, "who is this?"), (luis, "¿quién es?")):
         answer = signed_post(live.client, live.settings, "/twilio/sms", inbound(phone, body))
         assert answer.status_code == 200
+    act_on_replies(live.settings)  # the worker opens their conversations
     # Ana then texts STOP herself, and gets STOP's answer at once (TwiML).
     stop = signed_post(live.client, live.settings, "/twilio/sms", inbound(ana, "STOP"))
     assert "You are unsubscribed" in stop.text
