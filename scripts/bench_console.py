@@ -1,11 +1,12 @@
 """The volunteer console under load: simulated volunteers over HTTP against gunicorn.
 
 Usage: python scripts/bench_console.py [--volunteers 200] [--batch 15] [--think 1.5]
-       [--reply-share 0.3] [--workers 4] [--threads 64] [--send-workers 2]
+       [--reply-share 0.3] [--seconds 30] [--workers 4] [--send-workers 2]
 
 On PostgreSQL, with gunicorn run as the Procfile runs it, `textbank worker` processes and
-the sandbox carrier: each simulated volunteer signs in, keeps the inbox's event stream
-(`/volunteer/events`) open, requests a batch and sends its first texts one press at a time
+the sandbox carrier: every simulated volunteer signs in first (timed apart: 200 password
+hashes are not a Send's cost) and keeps the inbox's event stream (`/volunteer/events`) open
+for the whole run; then each requests a batch and sends its first texts one press at a time
 (a pause of --think seconds between presses, as a person reads the next name), and answers
 each reply that reaches its console. The sandbox plays members: a share of the members
 texted reply, each reply carrying a marker, timed from the moment the sandbox posts the
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import os
 import random
 import re
@@ -60,11 +62,11 @@ CSRF = re.compile(rb'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 MARK = re.compile(r"bench-q(\d+)")
 
 
-def procfile_web(port: int, workers: int, threads: int) -> list[str]:
-    """The Procfile's web line, with its environment filled in."""
+def procfile_web(port: int, workers: int) -> list[str]:
+    """The Procfile's web line, with its environment filled in (its own defaults otherwise)."""
     line = (ROOT / "Procfile").read_text().split("web:", 1)[1].splitlines()[0]
     line = line.replace("$PORT", str(port)).replace("${WEB_CONCURRENCY:-4}", str(workers))
-    line = re.sub(r"\$\{WEB_THREADS:-\d+\}", str(threads), line)
+    line = re.sub(r"\$\{\w+:-(\w+)\}", r"\1", line)
     args = line.split()
     assert args[0] == "gunicorn", line
     return [sys.executable, "-m", "gunicorn", "--chdir", str(SCRIPTS),
@@ -72,8 +74,8 @@ def procfile_web(port: int, workers: int, threads: int) -> list[str]:
             "--log-level", "warning"]  # fmt: skip
 
 
-def start_web(env: dict, port: int, workers: int, threads: int, log: Path):
-    command = procfile_web(port, workers, threads)
+def start_web(env: dict, port: int, workers: int, log: Path):
+    command = procfile_web(port, workers)
     command[command.index("textbank.wsgi:app")] = "bench_console_app:app"
     with open(log, "ab") as out:
         proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -124,6 +126,8 @@ class Stats:
         self.errors: collections.Counter = collections.Counter()
         self.streams_open = 0
         self.tasks: set[asyncio.Task] = set()  # answers in progress, kept from the collector
+        self.sign_in_latency: list[float] = []
+        self.elapsed = 0.0
 
 
 def pct(values: list[float], q: float) -> float:
@@ -131,16 +135,47 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))] * 1000 if values else float("nan")
 
 
-async def sign_in(s: aiohttp.ClientSession, base: str, email: str) -> bytes:
-    page = await (await s.get(f"{base}/login")).read()
-    data = {"email": email, "password": PASSWORD, "csrf_token": CSRF.search(page)[1].decode()}
-    await s.post(f"{base}/login", allow_redirects=False, data=data)
-    return CSRF.search(await (await s.get(f"{base}/volunteer")).read())[1]
+class Volunteer:
+    """One simulated volunteer: a browser's cookies and CSRF token, and an open inbox."""
+
+    def __init__(self, email: str) -> None:
+        self.email = email
+        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True),
+                                          timeout=aiohttp.ClientTimeout(total=30))  # fmt: skip
+        self.token = ""
+        self.stream: asyncio.Task | None = None
+
+    async def sign_in(self, base: str, stats: Stats) -> None:
+        t0 = time.perf_counter()
+        page = await (await self.http.get(f"{base}/login")).read()
+        data = {"email": self.email, "password": PASSWORD,
+                "csrf_token": CSRF.search(page)[1].decode()}  # fmt: skip
+        await (await self.http.post(f"{base}/login", allow_redirects=False, data=data)).read()
+        home = await (await self.http.get(f"{base}/volunteer")).read()
+        self.token = CSRF.search(home)[1].decode()
+        stats.sign_in_latency.append(time.perf_counter() - t0)
+
+    async def open_inbox(self, base: str, stats: Stats) -> None:
+        ready = asyncio.Event()
+        self.stream = asyncio.create_task(events(self, base, stats, ready))
+        await asyncio.wait_for(ready.wait(), 30)
+
+    async def close(self) -> None:
+        if self.stream is not None:
+            self.stream.cancel()
+            with contextlib.suppress(asyncio.CancelledError, aiohttp.ClientError):
+                await self.stream
+        await self.http.close()
 
 
-async def events(s, base, token: str, stats: Stats, ready: asyncio.Event) -> None:
+async def events(v: Volunteer, base: str, stats: Stats, ready: asyncio.Event) -> None:
     """The inbox's stream: time each marked reply, and answer it as a volunteer would."""
-    async with s.get(f"{base}/volunteer/events", timeout=aiohttp.ClientTimeout(total=None)) as r:
+    timeout = aiohttp.ClientTimeout(total=None)
+    async with v.http.get(f"{base}/volunteer/events", timeout=timeout) as r:
+        if r.status != 200:
+            stats.errors[f"events {r.status}"] += 1
+            ready.set()
+            return
         stats.streams_open += 1
         ready.set()
         event = ""
@@ -154,69 +189,67 @@ async def events(s, base, token: str, stats: Stats, ready: asyncio.Event) -> Non
                     if sent is not None:
                         stats.reply_latency.append(time.perf_counter() - sent)
                         conversation = int(event[5:])
-                        stats.tasks.add(
-                            asyncio.create_task(answer(s, base, token, conversation, stats))
-                        )
+                        stats.tasks.add(asyncio.create_task(answer(v, base, conversation, stats)))
 
 
-async def answer(s, base, token: str, conversation: int, stats: Stats) -> None:
+async def answer(v: Volunteer, base: str, conversation: int, stats: Stats) -> None:
     await asyncio.sleep(random.uniform(0.5, 2.0))  # reading it
-    data = {"csrf_token": token, "key": f"bench-{conversation}-{random.random()}",
+    data = {"csrf_token": v.token, "key": f"bench-{conversation}-{random.random()}",
             "message": "It's at the union hall, 10 AM. See you there!"}  # fmt: skip
-    r = await s.post(f"{base}/volunteer/conversations/{conversation}/reply", data=data,
-                     headers={"HX-Request": "true"})  # fmt: skip
-    await r.read()
+    try:
+        r = await v.http.post(f"{base}/volunteer/conversations/{conversation}/reply", data=data,
+                              headers={"HX-Request": "true"})  # fmt: skip
+        await r.read()
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        stats.errors[f"reply {type(exc).__name__}"] += 1
+        return
     if r.status == 200:
         stats.answered += 1
     else:
         stats.errors[f"reply {r.status}"] += 1
 
 
-async def volunteer(base, campaign_id, email, think, stats: Stats, baseline: bool, until: float):
-    jar = aiohttp.CookieJar(unsafe=True)
-    timeout = aiohttp.ClientTimeout(total=30)
-    async with aiohttp.ClientSession(cookie_jar=jar, timeout=timeout) as s:
-        token = (await sign_in(s, base, email)).decode()
-        await asyncio.sleep(random.uniform(0, think))  # volunteers arrive over a moment
-        if baseline:
-            while time.perf_counter() < until:
-                t0 = time.perf_counter()
-                r = await s.post(f"{base}/bench/empty", data={"csrf_token": token})
-                await r.read()
-                stats.base_latency.append(time.perf_counter() - t0)
-                await asyncio.sleep(random.expovariate(1 / think))
-            return
-        ready = asyncio.Event()
-        stream = asyncio.create_task(events(s, base, token, stats, ready))
-        await asyncio.wait_for(ready.wait(), 30)
-        r = await s.post(f"{base}/volunteer/campaigns/{campaign_id}/batch",
-                         data={"csrf_token": token}, allow_redirects=False)  # fmt: skip
+async def empty_route(v: Volunteer, base: str, think: float, stats: Stats, until: float) -> None:
+    """The baseline: the same volunteer pressing a route that does nothing, at the same pace."""
+    await asyncio.sleep(random.uniform(0, think))  # volunteers arrive over a moment
+    while time.perf_counter() < until:
+        t0 = time.perf_counter()
+        r = await v.http.post(f"{base}/bench/empty", data={"csrf_token": v.token})
         await r.read()
-        page = await (await s.get(f"{base}/volunteer/campaigns/{campaign_id}")).read()
-        row = ROW.search(page)
-        while row and time.perf_counter() < until:
-            await asyncio.sleep(random.expovariate(1 / think))
-            t0 = time.perf_counter()
-            r = await s.post(f"{base}/volunteer/campaigns/{campaign_id}/send",
-                             data={"csrf_token": token, "row": row[1].decode()},
-                             headers={"HX-Request": "true"})  # fmt: skip
-            body = await r.read()
-            stats.send_latency.append(time.perf_counter() - t0)
-            stats.pressed += 1
-            if r.status != 200:
-                stats.errors[f"send {r.status}"] += 1
-                break
-            if b"Sent. Here is the next member." in body:
-                stats.queued += 1
-            row = ROW.search(body)
-        # The shift goes on: the stream stays open for replies until the run ends.
-        await asyncio.sleep(max(0.0, until - time.perf_counter()) + 8)
-        stream.cancel()
+        stats.base_latency.append(time.perf_counter() - t0)
+        await asyncio.sleep(random.expovariate(1 / think))
+
+
+async def shift(v: Volunteer, base: str, campaign_id: int, think: float, stats: Stats,
+                until: float) -> None:  # fmt: skip
+    """A batch, then one press of Send per member, a reader's pause between presses."""
+    await asyncio.sleep(random.uniform(0, think))
+    r = await v.http.post(f"{base}/volunteer/campaigns/{campaign_id}/batch",
+                          data={"csrf_token": v.token}, allow_redirects=False)  # fmt: skip
+    await r.read()
+    page = await (await v.http.get(f"{base}/volunteer/campaigns/{campaign_id}")).read()
+    row = ROW.search(page)
+    while row and time.perf_counter() < until:
+        await asyncio.sleep(random.expovariate(1 / think))
+        t0 = time.perf_counter()
+        r = await v.http.post(f"{base}/volunteer/campaigns/{campaign_id}/send",
+                              data={"csrf_token": v.token, "row": row[1].decode()},
+                              headers={"HX-Request": "true"})  # fmt: skip
+        body = await r.read()
+        stats.send_latency.append(time.perf_counter() - t0)
+        stats.pressed += 1
+        if r.status != 200:
+            stats.errors[f"send {r.status}"] += 1
+            break
+        if b"Sent. Here is the next member." in body:
+            stats.queued += 1
+        row = ROW.search(body)
 
 
 async def members_reply(sessions, sandbox_url, campaign_id, share, stats, until) -> int:
     """The sandbox plays members: a share of those just texted answer with a marked question."""
     seen: set[int] = set()
+    posting: list[asyncio.Task] = []
     n = 0
     rng = random.Random(7)
     async with aiohttp.ClientSession() as s:
@@ -237,7 +270,8 @@ async def members_reply(sessions, sandbox_url, campaign_id, share, stats, until)
                 if rng.random() >= share:
                     continue
                 n += 1
-                stats.tasks.add(asyncio.create_task(reply(s, sandbox_url, phone, n, stats)))
+                posting.append(asyncio.create_task(reply(s, sandbox_url, phone, n, stats)))
+        await asyncio.gather(*posting, return_exceptions=True)  # before the session closes
     return n
 
 
@@ -251,17 +285,48 @@ async def reply(s, sandbox_url: str, phone: str, n: int, stats: Stats) -> None:
         stats.errors[f"sandbox reply {r.status}"] += 1
 
 
-async def run_shift(args, base, sandbox_url, sessions, campaign_id, emails, stats, baseline):
-    until = time.perf_counter() + args.seconds
-    tasks = [volunteer(base, campaign_id, e, args.think, stats, baseline, until) for e in emails]
-    if not baseline:
-        tasks.append(members_reply(sessions, sandbox_url, campaign_id, args.reply_share,
-                                   stats, until))  # fmt: skip
-    results = await asyncio.gather(*tasks, return_exceptions=True)
-    for r in results:
+async def gather_counting(stats: Stats, tasks) -> None:
+    for r in await asyncio.gather(*tasks, return_exceptions=True):
         if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError):
             stats.errors[type(r).__name__] += 1
-    return stats
+
+
+async def run(args, base, sandbox_url, sessions, campaign_id, emails, roots) -> tuple:
+    """Sign everyone in and open their inboxes; then the baseline; then the shift."""
+    signing, base_stats, stats = Stats(), Stats(), Stats()
+    crowd = [Volunteer(e) for e in emails]
+    try:
+        # A shift starts with everyone signing in (a password hash each, on purpose slow):
+        # timed on its own, then the inboxes stay open through both measured phases.
+        t0 = time.perf_counter()
+        lanes = asyncio.Semaphore(16)
+
+        async def arrive(v: Volunteer) -> None:
+            async with lanes:
+                await v.sign_in(base, signing)
+            await v.open_inbox(base, stats)  # replies are counted in the shift's figures
+
+        await gather_counting(signing, [arrive(v) for v in crowd])
+        signing.elapsed = time.perf_counter() - t0
+        await asyncio.sleep(2)
+        with CpuMeter(roots, own="volunteers + sandbox") as base_cpu:
+            until = time.perf_counter() + args.seconds
+            await gather_counting(base_stats, [empty_route(v, base, args.think, base_stats, until)
+                                               for v in crowd])  # fmt: skip
+        with CpuMeter(roots, own="volunteers + sandbox") as cpu:
+            until = time.perf_counter() + args.seconds
+            tasks = [shift(v, base, campaign_id, args.think, stats, until) for v in crowd]
+            tasks.append(members_reply(sessions, sandbox_url, campaign_id, args.reply_share,
+                                       stats, until))  # fmt: skip
+            await gather_counting(stats, tasks)
+            # The shift goes on: inboxes stay open for the last replies and their answers.
+            deadline = time.perf_counter() + 8
+            while stats.reply_sent_at and time.perf_counter() < deadline:
+                await asyncio.sleep(0.2)
+            await gather_counting(stats, list(stats.tasks))
+    finally:
+        await asyncio.gather(*(v.close() for v in crowd), return_exceptions=True)
+    return signing, base_cpu, base_stats, cpu, stats
 
 
 def carrier_counts(sandbox: SandboxServer, released: list[tuple[str, str]]) -> tuple[int, int, int]:
@@ -281,7 +346,6 @@ def main() -> None:
     parser.add_argument("--reply-share", type=float, default=0.3)
     parser.add_argument("--seconds", type=float, default=30.0, help="length of each shift")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
-    parser.add_argument("--threads", type=int, default=64, help="gunicorn threads per worker")
     parser.add_argument("--send-workers", type=int, default=2, help="textbank worker processes")
     args = parser.parse_args()
 
@@ -303,19 +367,17 @@ def main() -> None:
            "TWILIO_FROM_NUMBER": "+16175550100", "TEXTBANK_SEND_WINDOW": "00:00-24:00",
            "TEXTBANK_SEND_RATE": "500"}  # fmt: skip
     print(f"{len(emails)} volunteers, batches of {args.batch}, a press every {args.think} s "
-          f"on average, {args.reply_share:.0%} of members reply; gunicorn -w {args.workers} "
-          f"--threads {args.threads} (the Procfile's line); {args.send_workers} textbank workers; "
+          f"on average, {args.reply_share:.0%} of members reply; gunicorn "
+          f"{' '.join(procfile_web(port, args.workers)[6:])} (the Procfile's line); "
+          f"{args.send_workers} textbank workers; "
           f"{os.cpu_count()} cores; logs in {logs}")  # fmt: skip
-    web = start_web(env, port, args.workers, args.threads, logs / "gunicorn.log")
+    web = start_web(env, port, args.workers, logs / "gunicorn.log")
     workers = start_workers(args.send_workers, env, str(logs))
     try:
         roots = {"web": web.pid, "workers": [w.pid for w in workers]}
-        with CpuMeter(roots, own="volunteers + sandbox") as base_cpu:
-            base_stats = asyncio.run(run_shift(args, base, sandbox.url, sessions, campaign_id,
-                                               emails, Stats(), baseline=True))  # fmt: skip
-        with CpuMeter(roots, own="volunteers + sandbox") as cpu:
-            stats = asyncio.run(run_shift(args, base, sandbox.url, sessions, campaign_id,
-                                          emails, Stats(), baseline=False))  # fmt: skip
+        signing, base_cpu, base_stats, cpu, stats = asyncio.run(
+            run(args, base, sandbox.url, sessions, campaign_id, emails, roots)
+        )
         # Let the pipeline finish what was pressed before counting at the carrier.
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -350,7 +412,11 @@ def main() -> None:
     secs = args.seconds
     base_rate = len(base_stats.base_latency) / secs
     base_lat = base_stats.base_latency
-    print(f"\nbaseline  empty route, same volunteers : {base_rate:7.1f} req/s   "
+    sign = signing.sign_in_latency
+    print(f"\nsign-in   {len(sign)} volunteers, 16 at a time   : {signing.elapsed:5.1f} s   "
+          f"p50 {pct(sign, .5):6.1f}  p99 {pct(sign, .99):6.1f} ms   "
+          f"errors {dict(signing.errors) or 0}")  # fmt: skip
+    print(f"baseline  empty route, same volunteers : {base_rate:7.1f} req/s   "
           f"p50 {pct(base_lat, .5):6.1f}  p99 {pct(base_lat, .99):6.1f} ms"
           f"   errors {sum(base_stats.errors.values())}")  # fmt: skip
     print(f"textbank  Send (first texts)           : {stats.queued / secs:7.1f} sends/s "

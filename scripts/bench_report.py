@@ -70,7 +70,8 @@ BUILD = {
             THEN 'signed_petition' ELSE 'pledged_to_vote' END AS outcome) k""",
     # Locals of uneven size, 0.5% with none; 2% opt out by STOP 3 h after one blast.
     "members": """INSERT INTO members (id, first_name, last_name, phone, local_id, language,
-          status, is_leader, opted_out_at, opt_out_source, created_at, updated_at)
+          status, is_leader, opted_out_at, opt_out_source, created_at, updated_at,
+          audience_changed_at)
         SELECT g, (ARRAY['Ana', 'Luis', 'Mei', 'Tom', 'Aisha', 'Jorge'])[1 + bench_h(g, 1) % 6],
           (ARRAY['Rivera', 'Chen', 'Okafor', 'Smith', 'Nguyen'])[1 + bench_h(g, 2) % 5],
           '+1' || (617 + g / 10000000) || lpad((g % 10000000)::text, 7, '0'),
@@ -78,7 +79,7 @@ BUILD = {
             THEN 1 + (:locals * (bench_h(g, 4) / 10000.0) ^ 2)::int % :locals END,
           CASE WHEN bench_h(g, 5) < 1500 THEN 'es' ELSE 'en' END, 'active', bench_h(g, 6) < 100,
           o.at, CASE WHEN o.at IS NOT NULL THEN 'sms_keyword' END,
-          bench_launch(-7), bench_launch(-7)
+          bench_launch(-7), bench_launch(-7), bench_launch(-7)
         FROM generate_series(1, :members) g CROSS JOIN LATERAL (SELECT CASE WHEN bench_h(g, 7)
           < 200 THEN bench_launch(1 + bench_h(g, 8) % :campaigns) + interval '3 h' END AS at) o""",
     # Each blast texts a window of the first 95% of members at a random offset. Statuses:

@@ -141,6 +141,42 @@ def test_launch_confirmation_launch_and_watch(live, users):
     assert again.status_code == 302
 
 
+def test_members_retagged_into_the_audience_are_text_new_members(live, users):
+    from collections import Counter
+
+    from textbank.models import Member
+
+    client = live.client
+    seed(live.sessions, MEMBERS)
+    _sign_in(client)
+    campaign_id = _create(client, locals="", tags="gotv")  # Ana, Luis and Wei
+    _post(client, f"/campaigns/{campaign_id}/launch")
+    run_queue(live.settings)
+    assert "/text-new-members" not in client.get(f"/campaigns/{campaign_id}").text
+    with session_scope(live.sessions) as session:
+        ids = dict(session.execute(select(Member.first_name, Member.id)).all())
+
+    def retag(name: str, phone: str, tags: str) -> None:
+        edited = _post(client, f"/members/{ids[name]}/edit", first_name=name, last_name="",
+                       phone=phone, email="", language="en", status="active", local="1199",
+                       tags=tags)  # fmt: skip
+        assert edited.status_code == 302, edited.text
+
+    retag("Rosa", "617-555-0103", "gotv")  # now in the audience, never texted
+    retag("Luis", "617-555-0102", "gotv; captain")  # changed, but texted already
+    page = client.get(f"/campaigns/{campaign_id}").text
+    assert "Text 1 new member" in page
+    _post(client, f"/campaigns/{campaign_id}/text-new-members")
+    run_queue(live.settings)
+    sent = Counter(m.to for m in live.sandbox.state.all_messages()
+                   if m.direction == "outbound-api")  # fmt: skip
+    assert sent == {"+16175550101": 1, "+16175550102": 1, "+16175550103": 1, "+16175550104": 1}
+    client.get(f"/campaigns/{campaign_id}")  # the flash message says it is under way
+    assert "/text-new-members" not in client.get(f"/campaigns/{campaign_id}").text
+    again = _post(client, f"/campaigns/{campaign_id}/text-new-members", follow_redirects=True)
+    assert "Nobody new has joined the audience" in again.text
+
+
 def test_pause_resume_duplicate_archive(live, users):
     client = live.client
     seed(live.sessions, MEMBERS)
@@ -165,6 +201,34 @@ def test_pause_resume_duplicate_archive(live, users):
     _post(client, f"/campaigns/{copy_id}/archive")
     assert "Copy of GOTV Nov 3" not in client.get("/campaigns").text
     assert "Copy of GOTV Nov 3" in client.get("/campaigns?state=archived").text
+
+
+def test_console_actions_are_in_the_audit_log_with_who(live, users):
+    client = live.client
+    seed(live.sessions, MEMBERS)
+    _sign_in(client)
+    campaign_id = _create(client)
+    _post(client, f"/campaigns/{campaign_id}/launch")
+    _post(client, f"/campaigns/{campaign_id}/launch")  # a second press launches nothing
+    _post(client, f"/campaigns/{campaign_id}/pause")
+    _post(client, f"/campaigns/{campaign_id}/resume")
+    run_queue(live.settings)
+    seed(live.sessions, [("Kim", "617-555-0109", "1199", "en")])
+    _post(client, f"/campaigns/{campaign_id}/text-new-members")
+    run_queue(live.settings)
+    _post(client, f"/campaigns/{campaign_id}/archive")
+    rows = re.findall(r'<tr data-action="([\w.]+)">\s*<td>[^<]*</td>\s*<td>([^<]*)</td>'
+                      r"\s*<td>[^<]*</td>\s*<td>([^<]*)</td>\s*<td[^>]*>([^<]*)</td>",
+                      client.get("/audit").text)  # fmt: skip
+    subject = f"campaign {campaign_id}"
+    assert [(action, who, to) for action, who, to, _ in rows] == [
+        ("campaign.archive", "manager@example.org", subject),
+        ("campaign.text_new_members", "manager@example.org", subject),
+        ("campaign.resume", "manager@example.org", subject),
+        ("campaign.pause", "manager@example.org", subject),
+        ("campaign.launch", "manager@example.org", subject),
+    ]
+    assert "added: 1" in rows[1][3] and "via: console" in rows[-1][3]
 
 
 def test_schedule_a_launch(client, users, sessions, redis_client):

@@ -120,3 +120,29 @@ def test_fast_counts_match_a_recount_from_the_texts(live, auth):
     for measure in ("members", "texted", "delivered", "failed", "replied", "acted", "opted_out"):
         assert fast[measure] == recount.get(measure, 0), measure
     assert (fast["members"], fast["failed"], fast["opted_out"]) == (4, 1, 2)
+    # The per-local counters the database keeps follow members through an import, a local
+    # merge, an opt-out and a deletion: each local's row equals a recount from the events.
+    seed(live.sessions, [("Mei", "+16175550105", "3", "en")])
+    with session_scope(live.sessions) as session:
+        from textbank.members.editing import merge_locals
+        from textbank.models import Local, Member, User
+        from textbank.reports.engagement import MEASURES as COUNTED
+
+        def per_local() -> dict:
+            return {r["local"]: {m: r[m] for m in COUNTED}
+                    for r in engagement(session, "local")["rows"]}  # fmt: skip
+
+        def recounted() -> dict:
+            numbers = dict(session.execute(select(Local.id, Local.number)).all())
+            counts = _recount(session, "local", ReportFilter())
+            return {numbers[k]: {m: v.get(m, 0) for m in COUNTED} for k, v in counts.items()}
+
+        assert per_local() == recounted() and per_local()["1"]["texted"] == 2
+        by_number = {x.number: x for x in session.scalars(select(Local))}
+        boss = User(email="boss@example.org", role="manager", password_hash="x")
+        session.add(boss)
+        merge_locals(session, boss, by_number["2"], by_number["1"])
+        session.delete(session.scalar(select(Member).where(Member.phone == ANA)))
+        session.flush()
+        assert per_local() == recounted()
+        assert per_local()["1"]["members"] == 3 and per_local()["1"]["opted_out"] == 2

@@ -7,11 +7,12 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from blast_helpers import seed, texts_by_phone
+from blast_helpers import run_queue, seed, texts_by_phone
 from sqlalchemy import select
 
+import workers.jobs
 from textbank import enqueue
-from textbank.blasts.launch import begin_launch, launch_state, snapshot_audience
+from textbank.blasts.launch import SNAPSHOT_CHUNK, begin_launch, launch_state, snapshot_audience
 from textbank.blasts.sweeper import sweep
 from textbank.compliance.quiet_hours import SendWindow
 from textbank.db import session_scope
@@ -140,3 +141,47 @@ def test_the_sweeper_requeues_a_launch_whose_job_was_lost(live, auth, redis_clie
     # Queued already: the next sweep leaves it alone.
     assert enqueue.launch(redis_client, cid) is False
     assert texts_by_phone(live.sandbox) == {}
+
+
+def test_a_lone_worker_sends_first_texts_before_a_long_snapshot_ends(live, auth, monkeypatch):
+    """One worker: the snapshot goes in slices queued behind the sends they released."""
+    members = SNAPSHOT_CHUNK + 100  # two chunks
+    seed(live.sessions, [(f"M{i}", f"+1617{2000000 + i:07d}", "1199", "en")
+                         for i in range(members)])  # fmt: skip
+    monkeypatch.setattr(workers.jobs, "LONE_WORKER_SLICE", 0.0)  # one chunk a slice
+    progress_at_send: list[int] = []
+    send_bucket = workers.jobs.send_bucket
+
+    def watched_send_bucket(campaign_id: int, bucket: int) -> dict:
+        with session_scope(live.sessions) as session:
+            progress_at_send.append(session.get(Campaign, campaign_id).snapshot_done or 0)
+        return send_bucket(campaign_id, bucket)
+
+    monkeypatch.setattr(workers.jobs, "send_bucket", watched_send_bucket)
+    response = live.client.post("/api/v1/campaigns", headers=auth, json={
+        "name": "Long", "kind": "gotv", "message": "Vote, {first_name}!"})  # fmt: skip
+    cid = response.get_json()["id"]
+    assert live.client.post(f"/api/v1/campaigns/{cid}/launch", headers=auth).status_code == 202
+    run_queue(live.settings)  # one worker, in this process
+
+    assert progress_at_send[0] == SNAPSHOT_CHUNK < members  # texts left mid-snapshot
+    texts = texts_by_phone(live.sandbox)
+    assert len(texts) == members and all(len(t) == 1 for t in texts.values())
+    with session_scope(live.sessions) as session:
+        campaign = session.get(Campaign, cid)
+        assert campaign.status == CampaignStatus.COMPLETED
+        assert launch_state(campaign)["snapshot"] == {
+            "done": members, "total": members, "finished": True}  # fmt: skip
+
+
+def test_a_snapshot_out_of_time_stops_after_a_chunk_and_goes_on_where_it_stopped(sessions):
+    seed(sessions, _members(MEMBERS))
+    cid = _campaign(sessions)
+    ticks = iter(range(1000))
+    first = snapshot_audience(sessions, cid, ALWAYS, lambda *a: None, chunk=10, budget=1.5,
+                              clock=lambda: float(next(ticks)))  # fmt: skip
+    assert not first.finished and first.queued == 20  # the chunk that passed 1.5 s ends it
+    rest = snapshot_audience(sessions, cid, ALWAYS, lambda *a: None, chunk=10)
+    assert rest.finished and rest.queued == MEMBERS
+    rows = _rows(sessions, cid)
+    assert len(rows) == MEMBERS and max(rows.values()) == 1

@@ -182,6 +182,58 @@ def test_member_page_timeline_edit_and_opt_in_only_with_a_reason(
     ]
 
 
+def test_member_timeline_shows_calls_and_volunteers_messages(client, sessions, manager):
+    from datetime import timedelta
+
+    from textbank.models import Call, Conversation, OutboundMessage, User, utcnow
+
+    seed(sessions, [("Ana", "617-555-0101", "1199", "en")])
+    volunteer_id = make_user(sessions, "vol@example.org", "volunteer")
+    now = utcnow()
+    with session_scope(sessions) as session:
+        ana = session.scalar(select(Member))
+        voice = Campaign(name="Vote call", kind="gotv", channel="voice", message="",
+                         status="completed")  # fmt: skip
+        redial = Campaign(name="Second call", kind="gotv", channel="voice", message="",
+                          status="completed")  # fmt: skip
+        blast = Campaign(name="Rally blast", kind="gotv", message="Hi", status="completed")
+        session.add_all([voice, redial, blast])
+        session.flush()
+        session.add_all([
+            Call(campaign_id=voice.id, member_id=ana.id, phone=ana.phone, language="en",
+                 status="completed", answered_by="human", digits="1", seconds=42,
+                 placed_at=now - timedelta(hours=3), answered_at=now - timedelta(hours=3)),
+            Call(campaign_id=redial.id, member_id=ana.id, phone=ana.phone, language="en",
+                 status="no-answer", placed_at=now - timedelta(hours=4)),
+        ])  # fmt: skip
+        session.add(OutboundMessage(campaign_id=blast.id, member_id=ana.id, phone=ana.phone,
+                                    body="Hi Ana", language="en", status="delivered",
+                                    sent_at=now - timedelta(hours=2)))  # fmt: skip
+        talk = Conversation(member_id=ana.id, campaign_id=blast.id)
+        session.add(talk)
+        session.flush()
+        session.add(OutboundMessage(
+            campaign_id=blast.id, member_id=ana.id, phone=ana.phone, conversation_id=talk.id,
+            volunteer_id=volunteer_id, body="The rally starts at 6 <sharp>", language="en",
+            status="delivered", sent_at=now - timedelta(hours=1),
+        ))  # fmt: skip
+        assert session.get(User, volunteer_id).email == "vol@example.org"
+        member_id = ana.id
+    page = client.get(f"/members/{member_id}").text
+    history = page[page.index('id="timeline-h"') :]
+    entries = re.findall(r'<li class="(\w+)">(.*?)</li>', history, re.S)
+    kinds = [kind for kind, _ in entries]
+    # Newest first: the volunteer's message, the blast's text, the answered call, the missed one.
+    assert kinds == ["message", "text", "call", "call"]
+    message, text, answered, missed = (body for _, body in entries)
+    assert "A volunteer wrote (vol@example.org)" in message and "Rally blast" in message
+    assert "The rally starts at 6 &lt;sharp&gt;" in message  # escaped like every member text
+    assert "Texted" in text and "Hi Ana" in text
+    assert "Called" in answered and "Vote call" in answered
+    assert "answered, 42 s; pressed 1" in answered
+    assert "no answer" in missed and "Second call" in missed
+
+
 @pytest.fixture
 def live_blast(client, sessions, settings, auth):
     """Ana texted by a campaign through the real pipeline (sandbox), who answered YES."""
@@ -212,7 +264,7 @@ def live_blast(client, sessions, settings, auth):
         return member.id
 
 
-def test_locals_rename_and_merge(client, sessions, manager):
+def test_locals_rename_and_merge(client, sessions, settings, manager):
     seed(sessions, [("Ana", "6175550101", "1199", "en"), ("Luis", "6175550102", "SEIU 1199", "en")])
     with session_scope(sessions) as session:
         ids = dict(session.execute(select(Local.number, Local.id)).all())
@@ -227,7 +279,17 @@ def test_locals_rename_and_merge(client, sessions, manager):
     assert renamed.status_code == 302
     merged = post(client, "/locals/merge", {"source": ids["SEIU 1199"], "target": ids["1199"]},
                   page="/locals")  # fmt: skip
+    # A job moves the members (a local can have a union's hundreds of thousands), not the
+    # request: a page shows its progress, then that it is done.
     assert merged.status_code == 302
+    status = client.get(merged.headers["Location"])
+    assert "Moving the members of SEIU 1199" in status.text and "1 to go" in status.text
+    assert 'http-equiv="refresh"' in status.text
+    with session_scope(sessions) as session:
+        assert session.get(Local, ids["SEIU 1199"]) is not None
+    run_queue(settings)
+    done = client.get(merged.headers["Location"]).text
+    assert "<h2>Merged</h2>" in done and "1 moved" in done and 'http-equiv="refresh"' not in done
     same = post(client, "/locals/merge", {"source": ids["1199"], "target": ids["1199"]},
                 page="/locals")  # fmt: skip
     assert same.status_code == 400 and "two different" in same.text

@@ -150,3 +150,57 @@ def test_volunteers_are_refused_every_console_page(client, sessions):
     for path in ("/people", "/members", "/opt-outs", "/audit", "/locals", "/members/import",
                  "/account/tokens", "/settings/replies"):  # fmt: skip
         assert client.get(path).status_code in (302, 403), path
+
+
+def test_a_sign_in_link_texted_to_a_volunteers_phone(live, redis_client):
+    from datetime import timedelta
+
+    from textbank.compliance.optouts import import_suppression_list
+    from textbank.models import AccountLink, utcnow
+
+    client, sessions = live.client, live.sessions
+    make_user(sessions, "boss@example.org", "manager")
+    sign_in(client, "boss@example.org")
+    with session_scope(sessions) as session:
+        import_suppression_list(session, [(1, "617-555-0199")], utcnow(), None)
+    invite = {"role": "volunteer"}
+    refused = post(client, "/people/invite",
+                   {**invite, "email": "out@example.org", "phone": "(617) 555-0199"},
+                   page="/people")  # fmt: skip
+    assert refused.status_code == 400 and "opted out of our texts" in refused.text
+    bad = post(client, "/people/invite", {"email": "bad@example.org", "role": "volunteer",
+                                          "phone": "555-12"}, page="/people")  # fmt: skip
+    assert bad.status_code == 400 and "phone" in bad.text
+
+    done = post(client, "/people/invite", {"email": "Vol@Example.org", "role": "volunteer",
+                                           "phone": "617 555 0142"}, page="/people",
+                follow_redirects=True)  # fmt: skip
+    assert "Texted a sign-in link to +16175550142" in done.text
+    texts = [m for m in live.sandbox.state.all_messages() if m.direction == "outbound-api"]
+    assert [m.to for m in texts] == ["+16175550142"]  # the opted-out phone never got one
+    link = re.search(r"http://[^/\s]+(/signin/\S+)", texts[0].body).group(1)
+
+    guest = live.app.test_client()
+    assert guest.get(link).status_code == 200  # a phone's link preview spends nothing
+    page = guest.get(link)
+    assert "Welcome: choose your password" in page.text and "vol@example.org" in page.text
+    signed = guest.post(link, data={"password": "abcdefgh1", "password2": "abcdefgh1",
+                                    "csrf_token": csrf(page.text)})  # fmt: skip
+    assert signed.status_code == 302 and guest.get("/volunteer").status_code == 200
+    again = live.app.test_client().get(link)
+    assert again.status_code == 404 and "used already" in again.text
+    assert sign_in(live.app.test_client(), "vol@example.org", "abcdefgh1").status_code == 302
+    with session_scope(sessions) as session:
+        vol = session.scalar(select(User).where(User.email == "vol@example.org"))
+        assert (vol.role, vol.phone) == ("volunteer", "+16175550142")
+        assert session.scalar(select(User).where(User.email == "out@example.org")) is None
+
+    # A texted link lasts 30 minutes.
+    post(client, "/people/invite", {"email": "late@example.org", "role": "volunteer",
+                                    "phone": "617-555-0143"}, page="/people")  # fmt: skip
+    late = next(m for m in live.sandbox.state.all_messages() if m.to == "+16175550143")
+    with session_scope(sessions) as session:
+        newest = session.scalar(select(AccountLink).order_by(AccountLink.id.desc()))
+        newest.expires_at = utcnow() - timedelta(seconds=1)
+    expired = live.app.test_client().get(re.search(r"(/signin/\S+)", late.body).group(1))
+    assert expired.status_code == 404 and "expired" in expired.text

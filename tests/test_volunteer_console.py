@@ -451,3 +451,106 @@ def test_volunteers_set_their_languages_and_large_type(console, sessions):
     with sessions() as session:
         user = session.get(User, vid)
         assert (user.languages, user.large_type) == (["es", "en"], True)
+
+
+def _to(sandbox, phone: str) -> list[str]:
+    """Every text the carrier carried to this phone through the REST API, oldest first."""
+    return [m.body for m in sandbox.state.all_messages()
+            if m.to == phone and m.direction == "outbound-api"]  # fmt: skip
+
+
+def test_an_opt_out_by_a_volunteer_is_confirmed_once_in_the_members_language(live, auth):
+    from blast_helpers import run_queue
+
+    from textbank.replies.confirmations import DEFAULTS, fill
+
+    campaign_id = launch_p2p(live.client, live.sessions, auth, {**P2P_CAMPAIGN, "batch_size": 6})
+    volunteer(live.sessions, "val@example.org", languages=("en", "es"))
+    val = _client(live.app, "val@example.org")
+    token = csrf(val.get("/volunteer").text)
+    val.post(f"/volunteer/campaigns/{campaign_id}/batch", data={"csrf_token": token})
+    for _ in range(6):  # Val texts all of Local 1199, Ana and Luis (Spanish) among them
+        row = _row_of_card(val.get(f"/volunteer/campaigns/{campaign_id}").text)
+        val.post(f"/volunteer/campaigns/{campaign_id}/send", data={"csrf_token": token, "row": row})
+    run_queue(live.settings)
+    ana, luis = PHONES[0], PHONES[1]
+    for phone, body in ((ana, "who is this?"), (luis, "¿quién es?")):
+        answer = signed_post(live.client, live.settings, "/twilio/sms", inbound(phone, body))
+        assert answer.status_code == 200
+    # Ana then texts STOP herself, and gets STOP's answer at once (TwiML).
+    stop = signed_post(live.client, live.settings, "/twilio/sms", inbound(ana, "STOP"))
+    assert "You are unsubscribed" in stop.text
+    with live.sessions() as session:
+        conversations = dict(session.execute(
+            select(Member.phone, Conversation.id).join(Member, Member.id == Conversation.member_id)
+        ).all())  # fmt: skip
+    # Everyone is texted: the campaign is completed, and sends no more of its own texts.
+    with live.sessions() as session:
+        assert session.get(Campaign, campaign_id).status == "completed"
+
+    for phone in (luis, ana):
+        for _ in range(2):  # a double click
+            out = val.post(f"/volunteer/conversations/{conversations[phone]}/opt-out",
+                           data={"csrf_token": token}, headers={"HX-Request": "true"})  # fmt: skip
+            assert out.status_code == 200
+    run_queue(live.settings)
+
+    spanish = fill(DEFAULTS["opt_out"]["es"], live.settings.org_name)
+    assert _to(live.sandbox, luis)[1:] == [spanish]  # after the first text: STOP's answer, once
+    assert len(_to(live.sandbox, ana)) == 1  # she had her answer to STOP: nothing more
+    with live.sessions() as session:
+        confirmations = session.execute(
+            select(OutboundMessage.phone, OutboundMessage.status)
+            .where(OutboundMessage.compliance.is_(True))
+        ).all()  # fmt: skip
+        assert [phone for phone, _ in confirmations] == [luis]
+        assert confirmations[0].status in ("sent", "delivered")  # its callback may be on its way
+    thread = val.get(f"/volunteer/conversations/{conversations[luis]}").text
+    assert "Se dio de baja" in thread  # the volunteer sees what the member was told
+    # Both opted out in answer to the campaign: Ana by STOP, Luis by asking the volunteer.
+    report = live.client.get(f"/api/v1/reports/engagement?by=campaign&campaign={campaign_id}",
+                             headers=auth).get_json()  # fmt: skip
+    assert report["rows"][0]["opted_out"] == 2
+    stats = live.client.get(f"/api/v1/campaigns/{campaign_id}/stats", headers=auth).get_json()
+    assert stats["opted_out"] == 2
+
+
+def test_the_supervisors_pickers_list_people_who_can_text_volunteers_first(console, sessions,
+                                                                           manager):  # fmt: skip
+    import re
+
+    volunteer(sessions, "val@example.org")
+    gone = volunteer(sessions, "gone@example.org")
+    volunteer(sessions, "admin@example.org", role="admin")
+    with session_scope(sessions) as session:
+        session.get(User, gone).active = False
+    page = _client(console, "manager@example.org").get("/supervisor").text
+    picker = re.search(r'<select id="reassign-to".*?</select>', page, re.S).group(0)
+    groups = dict(re.findall(r'<optgroup label="(\w+)">(.*?)</optgroup>', picker, re.S))
+    assert re.findall(r">([^<]+)</option>", groups["Volunteers"]) == ["val@example.org"]
+    assert re.findall(r">([^<]+)</option>", groups["Managers"]) == [
+        "admin@example.org", "manager@example.org"]  # fmt: skip
+    assert "gone@example.org" not in page  # a disabled account holds nothing and gets nothing
+
+
+def test_signing_in_holds_no_database_connection_while_the_password_is_hashed(
+    console, sessions, monkeypatch
+):
+    """A shift's crowd signs in at once; each hash is slow on purpose and must not keep a
+    pooled connection from the requests around it."""
+    from textbank import accounts
+    from textbank.accounts import check_password_hash as real_check
+
+    engine = console.extensions["textbank.engine"]
+    held: list[int] = []
+
+    def watched(pwhash: str, password: str) -> bool:
+        held.append(engine.pool.checkedout())
+        return real_check(pwhash, password)
+
+    monkeypatch.setattr(accounts, "check_password_hash", watched)
+    volunteer(sessions, "val@example.org")
+    client = console.test_client()
+    sign_in(client, "val@example.org")
+    assert held == [0]
+    assert client.get("/volunteer").status_code == 200  # signed in

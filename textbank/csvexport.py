@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 # Excel, LibreOffice and Sheets treat a cell starting with any of these as a formula (or,
@@ -22,11 +22,23 @@ def safe_cell(value: Any) -> Any:
     return value
 
 
-def to_csv(fieldnames: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> str:
-    """Rows as CSV text with a header; keys outside fieldnames are left out."""
+def csv_chunks(
+    fieldnames: Sequence[str], rows: Iterable[Mapping[str, Any]], per_chunk: int = 1000
+) -> Iterator[str]:
+    """Rows as CSV text with a header, `per_chunk` rows at a time: a download streamed in
+    pieces holds one piece in memory, whatever the number of rows."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=fieldnames, extrasaction="ignore")
     writer.writeheader()
-    for row in rows:
+    for n, row in enumerate(rows, 1):
         writer.writerow({key: safe_cell(value) for key, value in row.items()})
-    return out.getvalue()
+        if n % per_chunk == 0:
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue()
+
+
+def to_csv(fieldnames: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> str:
+    """Rows as CSV text with a header; keys outside fieldnames are left out."""
+    return "".join(csv_chunks(fieldnames, rows))

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 import redis
-from rq import Queue, Retry
+from rq import Queue, Retry, Worker
 from rq.job import Job, JobStatus
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -37,6 +37,9 @@ SEND_JOB_TIMEOUT = 15 * 60
 LAUNCH_JOB_TIMEOUT = 3 * 3600  # a million members snapshot in a few minutes; generous
 SWEEP_JOB_TIMEOUT = 10 * 60
 SWEEP_ID = "textbank-sweep"
+# A continued snapshot waits behind the sends its last slice released (a lone worker sends
+# ~450 texts/s, so 2 s of snapshot are ~20 s of sends); the sweeper leaves it alone meanwhile.
+LAUNCH_MORE_TTL = 10 * 60
 SWEEP_THROTTLE = "textbank:sweep-lock"
 
 
@@ -65,7 +68,9 @@ def launch(connection: redis.Redis, campaign_id: int) -> bool:
     """Queue the campaign's audience snapshot unless one is queued or running; True if queued."""
     job_id = launch_job_id(campaign_id)
     existing = Job.fetch_many([job_id], connection=connection)[0]
-    if _still_active(existing, connection, launch_alive_key(campaign_id)):
+    alive = launch_alive_key(campaign_id)
+    # The key also stands for a continuation waiting on the send queue (launch_more).
+    if _still_active(existing, connection, alive) or connection.exists(alive):
         return False
     queue(QueueName.LAUNCH, connection).enqueue_call(
         f"{JOBS}.launch_campaign",
@@ -79,6 +84,28 @@ def launch(connection: redis.Redis, campaign_id: int) -> bool:
     )
     log.info("campaign %s: launch queued", campaign_id)
     return True
+
+
+def launch_more(connection: redis.Redis, campaign_id: int, done: int) -> None:
+    """Queue the rest of a snapshot that stopped at its time budget behind the sends it
+    released (on the send queue), so a lone worker's first texts leave during a long launch.
+    Named by how far the snapshot got: a slice repeated queues no second continuation."""
+    queue(QueueName.SEND, connection).enqueue_call(
+        f"{JOBS}.launch_campaign",
+        args=(campaign_id,),
+        job_id=f"{launch_job_id(campaign_id)}-at-{done}",
+        timeout=LAUNCH_JOB_TIMEOUT,
+        result_ttl=600,
+        failure_ttl=24 * 3600,
+        retry=Retry(max=3, interval=[5, 30, 120]),
+        description=f"go on launching campaign {campaign_id} after {done} members",
+    )
+    connection.set(launch_alive_key(campaign_id), "1", ex=LAUNCH_MORE_TTL)
+
+
+def workers_sending(connection: redis.Redis) -> int:
+    """How many workers listen on the send queue (RQ's own registry of live workers)."""
+    return Worker.count(connection=connection, queue=queue(QueueName.SEND, connection))
 
 
 def scheduled_launch_job_id(campaign_id: int, when: datetime) -> str:
@@ -103,32 +130,36 @@ def bucket_job_id(campaign_id: int, bucket: int) -> str:
     return f"textbank-send-{campaign_id}-{bucket}"
 
 
-def send_buckets(connection: redis.Redis, campaign_id: int, buckets: list[int]) -> int:
-    """Queue a send job per bucket unless one is already queued or running; return how many."""
-    ids = [bucket_job_id(campaign_id, b) for b in buckets]
+def _bucket_jobs(
+    connection: redis.Redis, campaign_id: int, buckets: list[int], job: str,
+    job_id: Callable[[int, int], str], alive: Callable[[int, int], str], what: str,
+) -> int:  # fmt: skip
+    """Queue `job` per bucket of a campaign unless one is queued or running; return how many."""
+    ids = [job_id(campaign_id, b) for b in buckets]
     existing = Job.fetch_many(ids, connection=connection)
     q = queue(QueueName.SEND, connection)
     added = 0
     with connection.pipeline() as pipe:
-        for bucket, job_id, job in zip(buckets, ids, existing, strict=True):
-            if _still_active(job, connection, alive_key(campaign_id, bucket)):
+        for bucket, one_id, found in zip(buckets, ids, existing, strict=True):
+            if _still_active(found, connection, alive(campaign_id, bucket)):
                 continue
             q.enqueue_call(
-                f"{JOBS}.send_bucket",
-                args=(campaign_id, bucket),
-                job_id=job_id,
-                timeout=SEND_JOB_TIMEOUT,
-                result_ttl=300,
-                failure_ttl=24 * 3600,
+                f"{JOBS}.{job}", args=(campaign_id, bucket), job_id=one_id,
+                timeout=SEND_JOB_TIMEOUT, result_ttl=300, failure_ttl=24 * 3600,
                 retry=Retry(max=3, interval=[10, 30, 90]),
-                description=f"send campaign {campaign_id} bucket {bucket}",
-                pipeline=pipe,
-            )
+                description=f"{what} campaign {campaign_id} bucket {bucket}", pipeline=pipe,
+            )  # fmt: skip
             added += 1
         pipe.execute()
     if added:
-        log.info("campaign %s: queued %d send jobs", campaign_id, added)
+        log.info("campaign %s: queued %d %s jobs", campaign_id, added, what)
     return added
+
+
+def send_buckets(connection: redis.Redis, campaign_id: int, buckets: list[int]) -> int:
+    """Queue a send job per bucket unless one is already queued or running; return how many."""
+    return _bucket_jobs(connection, campaign_id, buckets, "send_bucket", bucket_job_id,
+                        alive_key, "send")  # fmt: skip
 
 
 def call_job_id(campaign_id: int, bucket: int) -> str:
@@ -137,25 +168,8 @@ def call_job_id(campaign_id: int, bucket: int) -> str:
 
 def call_buckets(connection: redis.Redis, campaign_id: int, buckets: list[int]) -> int:
     """Queue a placing job per bucket of a voice campaign unless one is queued or running."""
-    ids = [call_job_id(campaign_id, b) for b in buckets]
-    existing = Job.fetch_many(ids, connection=connection)
-    q = queue(QueueName.SEND, connection)
-    added = 0
-    with connection.pipeline() as pipe:
-        for bucket, job_id, job in zip(buckets, ids, existing, strict=True):
-            if _still_active(job, connection, calling_key(campaign_id, bucket)):
-                continue
-            q.enqueue_call(
-                f"{JOBS}.place_calls", args=(campaign_id, bucket), job_id=job_id,
-                timeout=SEND_JOB_TIMEOUT, result_ttl=300, failure_ttl=24 * 3600,
-                retry=Retry(max=3, interval=[10, 30, 90]),
-                description=f"call campaign {campaign_id} bucket {bucket}", pipeline=pipe,
-            )  # fmt: skip
-            added += 1
-        pipe.execute()
-    if added:
-        log.info("voice campaign %s: queued %d placing jobs", campaign_id, added)
-    return added
+    return _bucket_jobs(connection, campaign_id, buckets, "place_calls", call_job_id,
+                        calling_key, "call")  # fmt: skip
 
 
 def released(connection: redis.Redis, campaign_id: int, row_ids: list[int]) -> None:
@@ -298,3 +312,34 @@ def upload(connection: redis.Redis, upload_id: int) -> bool:
         result_ttl=3600, failure_ttl=24 * 3600, description=f"import upload {upload_id}",
     )  # fmt: skip
     return True
+
+
+# --- locals -------------------------------------------------------------------------------
+
+
+def merge_job_id(source_id: int, target_id: int) -> str:
+    return f"textbank-merge-locals-{source_id}-{target_id}"
+
+
+def merge_locals(connection: redis.Redis, source_id: int, target_id: int, actor_id: int) -> str:
+    """Queue moving one local's members into another (a job: a local can have a union's
+    hundreds of thousands), once while it is queued or running; returns the job's id."""
+    job_id = merge_job_id(source_id, target_id)
+    existing = Job.fetch_many([job_id], connection=connection)[0]
+    if existing is None or existing.get_status(refresh=False) not in ACTIVE:
+        queue(QueueName.DEFAULT, connection).enqueue_call(
+            f"{JOBS}.merge_locals", args=(source_id, target_id, actor_id), job_id=job_id,
+            timeout=60 * 60, result_ttl=24 * 3600, failure_ttl=24 * 3600,
+            description=f"merge local {source_id} into {target_id}",
+        )  # fmt: skip
+    return job_id
+
+
+def merge_state(connection: redis.Redis, source_id: int, target_id: int) -> dict:
+    """{"status": queued | started | finished | failed | None, "moved", "left"} of a merge."""
+    job = Job.fetch_many([merge_job_id(source_id, target_id)], connection=connection)[0]
+    if job is None:
+        return {"status": None, "moved": 0, "left": None}
+    meta = job.get_meta(refresh=False)
+    return {"status": str(job.get_status(refresh=False)), "moved": meta.get("moved", 0),
+            "left": meta.get("left")}  # fmt: skip

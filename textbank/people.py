@@ -20,7 +20,9 @@ from textbank.accounts import (
     normalize_email,
     set_password,
 )
-from textbank.models import AccountLink, ApiToken, LinkKind, Role, User
+from textbank.compliance.optouts import suppressed_among
+from textbank.members.phones import InvalidPhone, to_e164
+from textbank.models import AccountLink, ApiToken, LinkKind, Member, Role, User
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,35 @@ def invite(session: Session, actor: User, email: str, role: str, now: datetime) 
     return token
 
 
+def text_invite(
+    session: Session, actor: User, email: str, role: str, phone: str, now: datetime
+) -> tuple[User, str]:
+    """The account, holding its owner's phone, and a one-time sign-in link to text them
+    (the alternative to an invite link): the link signs them in once and they choose a
+    password. Refused for a phone on the opt-out list: it is never texted."""
+    email, role = normalize_email(email), _role(role)
+    _can_manage(actor, role)
+    if find_user(session, email) is not None:
+        raise AccountError(f"{email} already has an account")
+    try:
+        phone = to_e164(phone)
+    except InvalidPhone as exc:
+        raise AccountError(f"phone: {exc}") from exc
+    opted_out = session.scalar(
+        select(Member.id).where(Member.phone == phone, Member.opted_out_at.is_not(None))
+    )
+    if opted_out or suppressed_among(session, [phone]):
+        raise AccountError(
+            f"{phone} has opted out of our texts, so it is never texted: create an invite "
+            "link instead (leave the phone empty)"
+        )
+    user = create_user(session, email, role, secrets.token_urlsafe(32))  # set on first use
+    user.phone = phone
+    token = _new_link(session, LinkKind.SIGNIN, email, actor, now, role=role, user=user)
+    audit.record(session, actor, "user.invite", email, role=role, texted_to=phone[-4:])
+    return user, token
+
+
 def find_link(session: Session, token: str, kind: LinkKind, now: datetime) -> AccountLink:
     """The live link for a token, or AccountError saying why it cannot be used."""
     link = session.scalar(select(AccountLink).where(AccountLink.token_hash == hash_token(token)))
@@ -103,8 +134,11 @@ def reset_link(session: Session, actor: User, user: User, now: datetime) -> str:
     return token
 
 
-def use_reset_link(session: Session, token: str, password: str, now: datetime) -> User:
-    link = find_link(session, token, LinkKind.RESET, now)
+def use_reset_link(
+    session: Session, token: str, password: str, now: datetime, kind: LinkKind = LinkKind.RESET
+) -> User:
+    """Choose a password with a reset link, or a texted sign-in link (kind SIGNIN)."""
+    link = find_link(session, token, kind, now)
     user = session.get(User, link.user_id) if link.user_id else None
     if user is None or not user.active:
         raise AccountError("this account is disabled; ask a manager")

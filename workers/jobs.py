@@ -6,6 +6,7 @@ import logging
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
+from rq import get_current_job
 from sqlalchemy import select
 
 from textbank import enqueue
@@ -29,6 +30,7 @@ from textbank.campaigns.lifecycle import CampaignError
 from textbank.conversations import live
 from textbank.conversations.reclaim import reclaim_stale
 from textbank.members import uploads
+from textbank.members.editing import run_merge
 from textbank.models import Campaign, CampaignStatus, Channel, DigestSchedule, utcnow
 from textbank.replies.handling import policy_from_settings, reprocess_stored
 from textbank.reports.digests import start_digest
@@ -36,6 +38,8 @@ from textbank.twilio.clients import rest_client
 from workers import context
 
 log = logging.getLogger(__name__)
+
+LONE_WORKER_SLICE = 2.0  # seconds of snapshot between a lone worker's sends
 
 
 def launch_campaign(campaign_id: int) -> dict:
@@ -48,16 +52,21 @@ def launch_campaign(campaign_id: int) -> dict:
         kind = enqueue.campaign_kind(campaign)
         fanout = enqueue.fanout_for(kind)
     key = launch_alive_key(campaign_id)
+    on_buckets = lambda cid, buckets: fanout(ctx.redis, cid, buckets)  # noqa: E731
+    alive = lambda: ctx.redis.set(key, "1", ex=LAUNCH_ALIVE_TTL)  # noqa: E731
     # Voice campaigns snapshot into call rows (textbank.calls), not outbound texts.
     snapshot = launch_calls if kind[1] == Channel.VOICE else snapshot_audience
+    # A lone worker would otherwise snapshot the whole list before its first text: it
+    # snapshots in slices, each queued behind the sends the last one released.
+    lone = enqueue.workers_sending(ctx.redis) <= 1
     result = snapshot(
-        ctx.sessions,
-        campaign_id,
-        ctx.settings.send_window,
-        on_buckets=lambda cid, buckets: fanout(ctx.redis, cid, buckets),
-        alive=lambda: ctx.redis.set(key, "1", ex=LAUNCH_ALIVE_TTL),
-    )
-    ctx.redis.delete(key)
+        ctx.sessions, campaign_id, ctx.settings.send_window, on_buckets=on_buckets, alive=alive,
+        budget=LONE_WORKER_SLICE if lone else None,
+    )  # fmt: skip
+    if result.finished:
+        ctx.redis.delete(key)
+    else:
+        enqueue.launch_more(ctx.redis, campaign_id, result.queued + sum(result.skipped.values()))
     return {"campaign": campaign_id, **result.to_dict()}
 
 
@@ -190,6 +199,18 @@ def send_digest(schedule_id: int, slot_iso: str) -> dict:
     # This job is already off the web request: snapshot here rather than queue another job.
     result = launch_campaign(campaign_id)
     return {"schedule": schedule_id, **result}
+
+
+def merge_locals(source_id: int, target_id: int, actor_id: int | None) -> int:
+    """Move every member of one local into another, a chunk at a time, then remove it."""
+    job = get_current_job()
+
+    def progress(moved: int, left: int) -> None:
+        if job is not None:
+            job.meta.update(moved=moved, left=left)
+            job.save_meta()
+
+    return run_merge(context.get().sessions, source_id, target_id, actor_id, progress)
 
 
 def import_upload(upload_id: int) -> str:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, Select, Table, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from textbank.blasts.outbox import complete_if_done
 from textbank.bulk import bulk_insert
-from textbank.campaigns.audience import audience_filter, audience_members
+from textbank.campaigns.audience import audience_filter, audience_members, not_yet_reached
 from textbank.campaigns.lifecycle import CampaignError, check_audience, snapshot_progress
 from textbank.campaigns.rendering import measure, render
 from textbank.compliance.quiet_hours import SendWindow, WindowCheck, check
@@ -30,7 +33,7 @@ from textbank.twilio.codes import MessageStatus
 
 log = logging.getLogger(__name__)
 
-BUCKET = 1000  # outbound rows per send job, by row id
+BUCKET = 1000  # rows per send (or call) job, by row id
 SNAPSHOT_CHUNK = 2000  # small first chunks get the first texts out within a second
 ROW_COLUMNS = (
     "campaign_id", "member_id", "phone", "body", "language", "segments", "status",
@@ -46,9 +49,10 @@ class LaunchResult:
         default_factory=lambda: {"opted_out": 0, "invalid": 0, "duplicate": 0}
     )
     already_launched: bool = False
+    finished: bool = True  # False: the run stopped at its time budget, the rest is to do
 
     def to_dict(self) -> dict:
-        return {"queued": self.queued, "skipped": self.skipped}
+        return {"queued": self.queued, "skipped": self.skipped, "finished": self.finished}
 
 
 def launch_alive_key(campaign_id: int) -> str:
@@ -91,7 +95,25 @@ def launch_state(campaign: Campaign) -> dict:
 
 def _counts(campaign: Campaign, already: bool) -> LaunchResult:
     state = launch_state(campaign)
-    return LaunchResult(campaign.id, state["queued"], state["skipped"], already)
+    return LaunchResult(
+        campaign.id, state["queued"], state["skipped"], already, campaign.snapshotted_at is not None
+    )
+
+
+def _count_audience(sessions: sessionmaker[Session], campaign_id: int) -> None:
+    """The progress bar's end, counted once; after the first chunk, so texts are not held up."""
+    with sessions.begin() as session:
+        campaign = session.get_one(Campaign, campaign_id)
+        if campaign.audience_size is not None:
+            return
+        size = session.scalar(
+            select(func.count()).select_from(audience_members(campaign.audience).subquery())
+        )
+        session.execute(
+            update(Campaign)
+            .where(Campaign.id == campaign_id, Campaign.audience_size.is_(None))
+            .values(audience_size=size)
+        )
 
 
 def _lock(session: Session, campaign_id: int) -> Campaign:
@@ -101,12 +123,62 @@ def _lock(session: Session, campaign_id: int) -> Campaign:
     return campaign
 
 
-def _phones_so_far(session: Session, campaign_id: int) -> set[str]:
-    return set(
-        session.scalars(
-            select(OutboundMessage.phone).where(OutboundMessage.campaign_id == campaign_id)
-        )
-    )
+class Rows(Protocol):
+    """What a campaign kind's snapshot writes for each member: texts, or calls (textbank.calls)."""
+
+    table: Table
+    columns: tuple[str, ...]
+    pending: str  # the status of rows ready for a worker: their buckets are handed on
+
+    def members(self, query: Select) -> Select:
+        """The audience's query, with what this kind needs joined to it."""
+
+    def opted_out(self, member: Row) -> bool:
+        """Kept off this kind's rows beyond the global ledger (e.g. press 9 for calls)."""
+
+    def row(self, member: Row, gate: WindowCheck, stamp: datetime) -> tuple:
+        """The member's row, in `columns` order."""
+
+    def complete_if_done(self, session: Session, campaign_id: int, now: datetime) -> bool:
+        """Mark the campaign completed if none of its rows is left to do."""
+
+
+class TextRows:
+    """A text campaign's rows: the script rendered per member, held for volunteers if P2P."""
+
+    table: Table = table(OutboundMessage)
+    columns: tuple[str, ...] = ROW_COLUMNS
+    pending: str = MessageStatus.PENDING
+
+    def __init__(self, session: Session, campaign: Campaign) -> None:
+        self.campaign_id = campaign.id
+        # A P2P campaign's rows wait for volunteers: held, never queued for a worker.
+        self.held = campaign.mode == CampaignMode.P2P
+        self.templates = {"": campaign.message, **campaign.translations}
+        # Counts per local, computed once, for templates that text them back to leaders.
+        texts_stats = any("{local_stats}" in t for t in self.templates.values())
+        self.local_stats = stats_by_local(session) if texts_stats else {}
+
+    def members(self, query: Select) -> Select:
+        return query
+
+    def opted_out(self, member: Row) -> bool:
+        return False
+
+    def complete_if_done(self, session: Session, campaign_id: int, now: datetime) -> bool:
+        return complete_if_done(session, campaign_id, now)
+
+    def row(self, member: Row, gate: WindowCheck, stamp: datetime) -> tuple:
+        template = self.templates.get(member.language) or self.templates[""]
+        local_stats = self.local_stats.get(member.local_number, "")
+        body = render(template, {**member._mapping, "local_stats": local_stats})
+        deferred = not gate.open and not self.held
+        status = MessageStatus.HELD if self.held else MessageStatus.DEFERRED if deferred else (
+            MessageStatus.PENDING)  # fmt: skip
+        return (
+            self.campaign_id, member.id, member.phone, body, member.language,
+            measure(body).segments, status, gate.opens_at if deferred else None, 0, stamp, stamp,
+        )  # fmt: skip
 
 
 def snapshot_audience(
@@ -117,31 +189,33 @@ def snapshot_audience(
     now: Callable[[], datetime] = utcnow,
     chunk: int = SNAPSHOT_CHUNK,
     alive: Callable[[], object] = lambda: None,
+    budget: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    kind: Callable[[Session, Campaign], Rows] = TextRows,
 ) -> LaunchResult:
-    """Snapshot the audience in chunks, handing each chunk's send buckets to `on_buckets`.
+    """Snapshot the audience in chunks, handing each chunk's pending buckets to `on_buckets`.
 
     Each chunk locks the campaign, starts at its committed cursor and commits with it, so
     a run killed part way is finished by running again, and two runs at once take turns
     chunk by chunk: no member twice, none missing. `alive` is called before each chunk.
+    With a `budget` (seconds), the run stops after the chunk that passes it and returns
+    unfinished, for another run to go on from the cursor. `kind` makes the rows: texts by
+    default, calls for a voice campaign (textbank.calls.launch).
     """
+    alive()  # before anything slow, or the sweeper takes this run for a lost one
+    started = clock()
     with sessions.begin() as session:
         campaign = _lock(session, campaign_id)
         begin_launch(session, campaign, now())
         if not snapshotting(campaign):
             return _counts(campaign, already=True)
-        if campaign.audience_size is None:
-            campaign.audience_size = session.scalar(
-                select(func.count()).select_from(audience_members(campaign.audience).subquery())
-            )
         audience = campaign.audience
-        # A P2P campaign's rows wait for volunteers: held, never queued for a worker.
-        held = campaign.mode == CampaignMode.P2P
-        templates = {"": campaign.message, **campaign.translations}
-        # Counts per local, computed once, for templates that text them back to leaders.
-        local_stats = (
-            stats_by_local(session) if any("{local_stats}" in t for t in templates.values()) else {}
-        )
+        # "Text new members": walk again, over the members not reached yet (none twice).
+        topup = not_yet_reached(campaign, campaign.topup_since) if campaign.topup_since else []
+        rows_of = kind(session, campaign)
+    t = rows_of.table
     cursor: int | None = None  # unknown until the first chunk reads the committed one
+    counted = False
     seen_phones: set[str] = set()
     while True:
         alive()
@@ -152,9 +226,15 @@ def snapshot_audience(
             if campaign.snapshot_cursor != cursor:
                 # Resuming, or another run moved on: phones already snapshotted count as seen.
                 cursor = campaign.snapshot_cursor
-                seen_phones = _phones_so_far(session, campaign_id) if cursor else set()
+                seen_phones = (
+                    set(session.scalars(select(t.c.phone).where(t.c.campaign_id == campaign_id)))
+                    if cursor or topup
+                    else set()
+                )
             members = session.execute(
-                audience_members(audience).where(Member.id > cursor).limit(chunk)
+                rows_of.members(audience_members(audience))
+                .where(Member.id > cursor, *topup)
+                .limit(chunk)
             ).all()
             stamp = now()
             if not members:
@@ -165,7 +245,7 @@ def snapshot_audience(
             gates: dict[tuple[str, ...], WindowCheck] = {}  # one check per zone set per chunk
             rows, skipped = [], {"opted_out": 0, "invalid": 0, "duplicate": 0}
             for m in members:
-                if m.opted_out_at is not None:
+                if m.opted_out_at is not None or rows_of.opted_out(m):
                     skipped["opted_out"] += 1
                     continue
                 phone = m.phone
@@ -176,20 +256,10 @@ def snapshot_audience(
                     skipped["duplicate"] += 1
                     continue
                 seen_phones.add(phone)
-                template = templates.get(m.language) or templates[""]
-                body = render(
-                    template, {**m._mapping, "local_stats": local_stats.get(m.local_number, "")}
-                )
                 zones = time_zones(phone)
                 gate = gates.get(zones) or gates.setdefault(zones, check(window, zones, stamp))
-                deferred = not gate.open and not held
-                status = MessageStatus.HELD if held else MessageStatus.DEFERRED if deferred else (
-                    MessageStatus.PENDING)  # fmt: skip
-                rows.append((
-                    campaign_id, m.id, phone, body, m.language, measure(body).segments, status,
-                    gate.opens_at if deferred else None, 0, stamp, stamp,
-                ))  # fmt: skip
-            bulk_insert(session, table(OutboundMessage), ROW_COLUMNS, rows)
+                rows.append(rows_of.row(m, gate, stamp))
+            bulk_insert(session, t, rows_of.columns, rows)
             new_cursor = members[-1].id
             campaign.snapshot_cursor = new_cursor
             campaign.snapshot_done = (campaign.snapshot_done or 0) + len(members)
@@ -198,22 +268,35 @@ def snapshot_audience(
             campaign.skipped_duplicate += skipped["duplicate"]
             buckets = list(
                 session.scalars(
-                    select(OutboundMessage.id // BUCKET)
+                    select(t.c.id // BUCKET)
                     .distinct()
                     .where(
-                        OutboundMessage.campaign_id == campaign_id,
-                        OutboundMessage.member_id > cursor,
-                        OutboundMessage.member_id <= new_cursor,
-                        OutboundMessage.status == MessageStatus.PENDING,
+                        t.c.campaign_id == campaign_id,
+                        t.c.member_id > cursor,
+                        t.c.member_id <= new_cursor,
+                        t.c.status == rows_of.pending,
                     )
                 )
             )
         cursor = new_cursor
         if buckets:
             on_buckets(campaign_id, sorted(buckets))
+        if not counted:
+            _count_audience(sessions, campaign_id)
+            counted = True
+        if budget is not None and clock() - started >= budget:
+            break
+    if not counted:
+        _count_audience(sessions, campaign_id)
     with sessions() as session:
         campaign = session.get_one(Campaign, campaign_id)
         result = _counts(campaign, already=False)
+    if not result.finished:
+        log.info("campaign %s: snapshot paused at member %s", campaign_id, cursor)
+        return result
+    # Its rows may all have ended before the snapshot did (a lone worker, nobody to reach).
+    with sessions.begin() as session:
+        rows_of.complete_if_done(session, campaign_id, now())
     log.info(
         "campaign %s snapshotted: %d queued, skipped %s", campaign_id, result.queued, result.skipped
     )

@@ -49,6 +49,7 @@ class Claimed:
     phone: str
     body: str
     validity: int
+    compliance: bool = False  # goes to an opted-out member: see OutboundMessage.compliance
 
 
 @dataclass
@@ -76,20 +77,26 @@ def claim(
     """
     lo, hi = bucket_range
     in_bucket = and_(T.c.campaign_id == campaign_id, T.c.id.between(lo, hi))
-    # The opt-out list is checked again here, at send time, not only at launch.
+    # The opt-out list is checked again here, at send time, not only at launch; a
+    # compliance text (an opt-out's confirmation) is the one text it lets through.
     session.execute(
         update(T)
         .where(
             in_bucket,
             T.c.status.in_(WAITING),
+            T.c.compliance.is_(False),
             T.c.member_id.in_(select(Member.id).where(Member.opted_out_at.is_not(None))),
         )
         .values(status=MessageStatus.SKIPPED, error_message="opted out before sending",
                 updated_at=now)
     )  # fmt: skip
-    sending = exists().where(Campaign.id == campaign_id, Campaign.status.in_(SENDING_STATES))
+    # A paused or finished campaign sends nothing more, but still confirms an opt-out.
+    sending = or_(
+        T.c.compliance.is_(True),
+        exists().where(Campaign.id == campaign_id, Campaign.status.in_(SENDING_STATES)),
+    )
     candidates = session.execute(
-        select(T.c.id, T.c.member_id, T.c.phone, T.c.body)
+        select(T.c.id, T.c.member_id, T.c.phone, T.c.body, T.c.compliance)
         .where(in_bucket, T.c.status.in_(WAITING), sending,
                or_(T.c.send_after.is_(None), T.c.send_after <= now))
         .order_by(T.c.id)
@@ -125,7 +132,7 @@ def claim(
         .values(status=MessageStatus.SENDING, claimed_at=now, attempted_at=None,
                 attempts=T.c.attempts + 1, updated_at=now)
     )  # fmt: skip
-    return [Claimed(r.id, r.member_id, r.phone, r.body, validity[r.id]) for r in due]
+    return [Claimed(r.id, r.member_id, r.phone, r.body, validity[r.id], r.compliance) for r in due]
 
 
 def _record_sent(row_id, sid, tstatus, new_status):

@@ -134,7 +134,7 @@ async def _send_one(
     for attempt in range(opts.max_tries):
         if time.monotonic() + opts.request_timeout > deadline:
             break
-        if row.phone in guards.phones:
+        if row.phone in guards.phones and not row.compliance:
             return Outcome(row, "skipped", error_message="opted out while the blast ran")
         try:
             if not guards.healthy:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from sqlalchemy import ColumnElement, Select, exists, func, select
 from sqlalchemy.orm import Session
 
@@ -11,7 +13,15 @@ from textbank.members.fields import (
     normalize_local,
     normalize_status,
 )
-from textbank.models import Local, Member, MemberTag
+from textbank.models import (
+    Call,
+    Campaign,
+    Channel,
+    Local,
+    Member,
+    MemberTag,
+    OutboundMessage,
+)
 
 FILTERS = ("locals", "tags", "statuses", "languages", "leaders")
 
@@ -94,3 +104,29 @@ def audience_size(session: Session, audience: dict[str, list[str]]) -> tuple[int
         select(func.count(), func.count(Member.opted_out_at)).where(*audience_filter(audience))
     ).one()
     return row[0], row[1]
+
+
+# A change made in a transaction that began before the launch can commit after the snapshot
+# read past that member: looking this far back before the launch still finds it.
+CHANGES_SETTLE = timedelta(minutes=10)
+
+
+def changed_since(campaign: Campaign) -> datetime | None:
+    """Members changed since when may be new to a launched campaign's audience."""
+    if campaign.launched_at is None:
+        return None
+    return campaign.launched_at - CHANGES_SETTLE
+
+
+def not_yet_reached(campaign: Campaign, since: datetime) -> list:
+    """WHERE clauses of the audience's members "Text new members" adds: changed since
+    `since` (imported, re-tagged, moved, opted back in: see members.audience_changed_at),
+    not opted out, and with no row in this campaign, so nobody is texted or called twice."""
+    rows: type[OutboundMessage] | type[Call] = (
+        Call if campaign.channel == Channel.VOICE else OutboundMessage
+    )
+    return [
+        Member.audience_changed_at >= since,
+        Member.opted_out_at.is_(None),
+        ~exists().where(rows.campaign_id == campaign.id, rows.member_id == Member.id),
+    ]

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from textbank.campaigns.audience import changed_since
 from textbank.campaigns.lifecycle import CampaignError, check_audience, validate_campaign
 from textbank.campaigns.watching import new_members
 from textbank.models import Campaign, CampaignStatus
@@ -73,9 +74,9 @@ def schedule(campaign: Campaign, when: datetime | None, now: datetime) -> None:
 
 
 def reopen_for_new_members(session: Session, campaign: Campaign) -> int:
-    """Let the launch's snapshot carry on past where it stopped, for members who joined the
-    audience since; returns how many. The snapshot's one row per member and campaign (a
-    unique key) means nobody already texted is texted again."""
+    """Walk the audience again for members now in it with no row in the campaign (imported,
+    re-tagged, moved or opted back in since the launch); returns how many. Only members with
+    no row are added, and rows are unique per member and campaign: nobody twice."""
     if campaign.status not in (CampaignStatus.SENDING, CampaignStatus.COMPLETED):
         hint = {
             CampaignStatus.DRAFT.value: "launch it first",
@@ -84,11 +85,14 @@ def reopen_for_new_members(session: Session, campaign: Campaign) -> int:
         raise CampaignError(f"campaign {campaign.id} is {campaign.status}: {hint}")
     added = new_members(session, campaign)
     if added:
-        # Snapshotting again from the cursor; the audience is counted afresh for progress.
+        # Snapshotting again from the start, over members changed since the launch; the
+        # progress bar's end is what is done plus those to add.
+        campaign.topup_since = changed_since(campaign)
+        campaign.snapshot_cursor = 0
         campaign.status = CampaignStatus.LAUNCHING
         campaign.completed_at = None
         campaign.snapshotted_at = None
-        campaign.audience_size = None
+        campaign.audience_size = (campaign.snapshot_done or 0) + added
     return added
 
 

@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from textbank.campaigns.audience import audience_filter
+from textbank.campaigns.audience import audience_filter, changed_since, not_yet_reached
 from textbank.campaigns.lifecycle import campaign_stats
 from textbank.campaigns.listing import CampaignState, replies_waiting, state_of
-from textbank.models import Campaign, CampaignStatus, Member, OutboundMessage, utcnow
+from textbank.models import Campaign, CampaignStatus, OutboundMessage, utcnow
 from textbank.twilio.codes import MessageStatus, error_meaning
 
 OUT = OutboundMessage
@@ -68,15 +68,15 @@ def campaign_errors(session: Session, campaign_id: int) -> list[dict]:
 
 
 def new_members(session: Session, campaign: Campaign) -> int:
-    """Audience members who joined after the launch's snapshot (a later import), not opted
-    out: the ones "Text new members" would add. Counted along the primary key."""
-    if campaign.launched_at is None or campaign.status == CampaignStatus.LAUNCHING:
+    """Members now in the audience with no row in the campaign and not opted out (imported
+    since the launch, or re-tagged, moved, opted back in): the ones "Text new members"
+    would add. Found by when members last changed, not by reading every member."""
+    since = changed_since(campaign)
+    if since is None or campaign.status == CampaignStatus.LAUNCHING:
         return 0
     return session.scalar(  # type: ignore[return-value]  # a count is never NULL
         select(func.count()).where(
-            Member.id > campaign.snapshot_cursor,
-            Member.opted_out_at.is_(None),
-            *audience_filter(campaign.audience),
+            *not_yet_reached(campaign, since), *audience_filter(campaign.audience)
         )
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -205,13 +206,28 @@ def import_suppression_list(
     return {"added": added, "already_opted_out": already, "rejected": rejected}
 
 
+def iter_ledger(
+    session: Session, since: datetime | None = None, batch: int = 5000
+) -> Iterator[dict]:
+    """Every opt-out and opt-in event, oldest first, read `batch` at a time by id: an
+    export of any length holds one batch in memory."""
+    E = OptOutEvent  # columns, not entities: the session keeps nothing of what it read
+    columns = (E.id, E.phone, E.member_id, E.kind, E.source, E.text, E.reason, E.created_at)
+    after = 0
+    while True:
+        query = select(*columns).where(E.id > after).order_by(E.id).limit(batch)
+        if since is not None:
+            query = query.where(E.created_at >= since)
+        events = session.execute(query).all()
+        for e in events:
+            yield {"phone": e.phone, "member_id": e.member_id, "kind": e.kind,
+                   "source": e.source, "text": e.text, "reason": e.reason,
+                   "at": e.created_at.isoformat()}  # fmt: skip
+        if len(events) < batch:
+            return
+        after = events[-1].id
+
+
 def ledger(session: Session, since: datetime | None = None) -> list[dict]:
     """Every opt-out and opt-in event, oldest first."""
-    query = select(OptOutEvent).order_by(OptOutEvent.id)
-    if since is not None:
-        query = query.where(OptOutEvent.created_at >= since)
-    return [
-        {"phone": e.phone, "member_id": e.member_id, "kind": e.kind, "source": e.source,
-         "text": e.text, "reason": e.reason, "at": e.created_at.isoformat()}
-        for e in session.scalars(query)
-    ]  # fmt: skip
+    return list(iter_ledger(session, since))

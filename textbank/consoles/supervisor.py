@@ -31,7 +31,7 @@ def index():
         oldest_minutes=int((now - oldest).total_seconds() // 60) if oldest else None,
         words=words,
         found=supervision.search_replies(session, words) if words else [],
-        people=supervision.volunteers(session),
+        people=supervision.people(session),
     )
 
 

@@ -21,6 +21,8 @@ from textbank.consoles.common import EVERYONE, is_htmx, language_name, mark_seen
 from textbank.conversations import batches, inbox, threads
 from textbank.members.fields import FieldError, normalize_language
 from textbank.models import utcnow
+from textbank.replies import confirmations
+from textbank.replies.handling import policy_from_settings
 from textbank.values import BadValue, record_id, whole_number
 from textbank.web import redis_ext, settings
 from textbank.web.auth import login_required, secure_headers
@@ -281,12 +283,22 @@ def survey(conversation_id: int):
 def opt_out(conversation_id: int):
     user, session = me(), db()
     c = _conversation(conversation_id)
+    policy = policy_from_settings(settings())
+
+    def confirmation(language: str | None) -> str:
+        return policy.opt_out_reply(language, confirmations.custom_texts(session))
+
     try:
-        threads.opt_member_out(session, user, c, utcnow(), redis_ext.client())
+        row_id = threads.opt_member_out(session, user, c, utcnow(), redis_ext.client(),
+                                        confirmation)  # fmt: skip
     except threads.ThreadError as exc:
         return _after_action(c, error=str(exc), status=400)
-    flash("Opted out. They will get no more texts from any campaign.")
-    return _after_action(c)
+    flash("Opted out. They will get no more texts from any campaign"
+          + (", only the confirmation a STOP gets." if row_id else "."))  # fmt: skip
+    response = _after_action(c)
+    if row_id is not None:
+        enqueue.released(redis_ext.client(), c.campaign_id, [row_id])
+    return response
 
 
 @bp.post("/conversations/<int:conversation_id>/close")

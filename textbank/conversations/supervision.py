@@ -136,12 +136,15 @@ def search_replies(session: Session, words: str, limit: int = 50) -> list[dict]:
             for r in rows]  # fmt: skip
 
 
-def volunteers(session: Session) -> list[tuple[int, str]]:
-    return list(
-        session.execute(
-            select(User.id, User.email).where(User.active.is_(True)).order_by(User.email)
-        ).all()
-    )
+def people(session: Session) -> dict[str, list[tuple[int, str]]]:
+    """Who can hold conversations, for the supervisor's pickers: active volunteers, then
+    active managers and admins (they answer from the same inbox). Disabled accounts never."""
+    found: dict[str, list[tuple[int, str]]] = {"volunteers": [], "managers": []}
+    for user_id, email, role in session.execute(
+        select(User.id, User.email, User.role).where(User.active.is_(True)).order_by(User.email)
+    ):
+        found["volunteers" if role == Role.VOLUNTEER else "managers"].append((user_id, email))
+    return found
 
 
 def release_contacts(session: Session, volunteer_id: int, now: datetime) -> dict:

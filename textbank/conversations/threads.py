@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -198,6 +199,26 @@ def _member_for_reply(session: Session, c: Conversation) -> Member:
     return member
 
 
+def _queue_text(
+    session: Session, user: User, c: Conversation, member: Member, text: str, request_key: str,
+    now: datetime, compliance: bool = False,
+) -> int | None:  # fmt: skip
+    """A text in the conversation, waiting for the send pipeline; None if the key has one."""
+    row_id = session.execute(
+        upsert(session.get_bind().dialect.name, T)
+        .values(
+            campaign_id=c.campaign_id, member_id=member.id, phone=member.phone, body=text,
+            language=member.language, segments=measure(text).segments,
+            status=MessageStatus.PENDING, attempts=0, created_at=now, updated_at=now,
+            volunteer_id=user.id, assigned_at=now, conversation_id=c.id,
+            request_key=request_key, compliance=compliance,
+        )
+        .on_conflict_do_nothing(index_elements=[T.c.request_key])
+        .returning(T.c.id)
+    ).scalar()  # fmt: skip
+    return row_id
+
+
 def reply(
     session: Session, user: User, c: Conversation, body: str, request_key: str, now: datetime
 ) -> int | None:
@@ -214,19 +235,7 @@ def reply(
     if not request_key or len(request_key) > 64:
         raise ThreadError("reload the page: this form has no request key")
     member = _member_for_reply(session, c)
-    dialect = session.get_bind().dialect.name
-    row_id = session.execute(
-        upsert(dialect, T)
-        .values(
-            campaign_id=c.campaign_id, member_id=member.id, phone=member.phone, body=text,
-            language=member.language, segments=measure(text).segments,
-            status=MessageStatus.PENDING, attempts=0, created_at=now, updated_at=now,
-            volunteer_id=user.id, assigned_at=now, conversation_id=c.id,
-            request_key=request_key,
-        )
-        .on_conflict_do_nothing(index_elements=[T.c.request_key])
-        .returning(T.c.id)
-    ).scalar()  # fmt: skip
+    row_id = _queue_text(session, user, c, member, text, request_key, now)
     if row_id is None:
         return None
     c.answered_at = now
@@ -283,19 +292,35 @@ def close(session: Session, user: User, c: Conversation, now: datetime) -> None:
 
 
 def opt_member_out(
-    session: Session, user: User, c: Conversation, now: datetime, client: redis.Redis | None
-) -> bool:
-    """One click: the member is opted out everywhere, the ledger says who did it; closed."""
+    session: Session, user: User, c: Conversation, now: datetime, client: redis.Redis | None,
+    confirmation: Callable[[str | None], str],
+) -> int | None:  # fmt: skip
+    """One click: the member is opted out everywhere, the ledger says who did it; closed.
+
+    The member is told, in their language, with the text a STOP would have got
+    (`confirmation(language)`): a compliance text, the one the opt-out list lets through.
+    Only when this click opted them out: one who already was (they texted STOP, a manager
+    did it) has had their answer. The confirmation's row id, to release; None if none.
+    """
     if c.member_id is None:
         raise ThreadError("only members can be opted out here")
-    phone = session.scalar(select(Member.phone).where(Member.id == c.member_id))
-    if phone is None:
+    member = session.get(Member, c.member_id)
+    if member is None:
         raise ThreadError("the member is gone")
-    changed = opt_out(session, phone, OptOutSource.VOLUNTEER, now,
+    changed = opt_out(session, member.phone, OptOutSource.VOLUNTEER, now,
                       text=f"opted out by {user.role} {user.email} in conversation {c.id}",
                       client=client, actor_id=user.id, reason="asked a volunteer")  # fmt: skip
     close(session, user, c, now)
-    return changed
+    if not changed or c.campaign_id is None:
+        # Texts go out through a campaign's pipeline; a conversation no campaign started
+        # (a stranger's text) has none, and its sender was never on a list to leave.
+        return None
+    # One per conversation: the opt-out closed it, and a later one is a new conversation.
+    row_id = _queue_text(session, user, c, member, confirmation(member.language),
+                         f"opt-out-confirmation-{c.id}", now, compliance=True)  # fmt: skip
+    log.info("conversation %s: user %s opted the member out; confirmation %s", c.id, user.id,
+             row_id)  # fmt: skip
+    return row_id
 
 
 def local_of(session: Session, member_id: int | None) -> str | None:

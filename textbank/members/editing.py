@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import cast
 
 from sqlalchemy import CursorResult, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from textbank import audit
 from textbank.members import fields as mf
 from textbank.members.phones import InvalidPhone, to_e164
 from textbank.models import Campaign, CampaignStatus, Local, Member, MemberTag, User
+
+log = logging.getLogger(__name__)
 
 EDITABLE = ("first_name", "last_name", "phone", "email", "local", "worksite", "language",
             "status", "tags", "is_leader", "external_id", "zip_code")  # fmt: skip
@@ -95,16 +99,38 @@ def rename_local(session: Session, actor: User, local: Local, name: str) -> None
         local.name = name
 
 
-def merge_locals(session: Session, actor: User, source: Local, target: Local) -> int:
-    """Move every member of `source` into `target` and remove `source`; returns how many moved."""
+MERGE_CHUNK = 5000  # members moved per transaction: short locks, visible progress
+
+
+def check_merge(source: Local | None, target: Local | None) -> tuple[Local, Local]:
+    """The two locals of a merge a manager asked for, or FieldError saying what is wrong."""
+    if source is None or target is None:
+        raise mf.FieldError("merge: pick the local to merge and the local to keep")
     if source.id == target.id:
         raise mf.FieldError("merge: pick two different locals")
+    return source, target
+
+
+def move_members(session: Session, source_id: int, target_id: int, limit: int) -> int:
+    """Move up to `limit` members of one local into another; returns how many moved."""
+    ids = select(Member.id).where(Member.local_id == source_id).order_by(Member.id).limit(limit)
     moved = cast(
         CursorResult,
         session.execute(
-            update(Member).where(Member.local_id == source.id).values(local_id=target.id)
+            update(Member).where(Member.id.in_(ids.scalar_subquery())).values(local_id=target_id)
         ),
     ).rowcount
+    return moved or 0
+
+
+def members_of(session: Session, local_id: int) -> int:
+    return session.scalar(select(func.count()).where(Member.local_id == local_id)) or 0
+
+
+def finish_merge(session: Session, actor: User | None, source: Local, target: Local,
+                 moved: int) -> None:  # fmt: skip
+    """Once the source local has no members: draft campaigns naming it name the target, the
+    merge is in the audit log, and the source local is removed."""
     # Campaigns not yet launched that name the merged local text its members where they are now.
     for campaign in session.scalars(
         select(Campaign).where(Campaign.status == CampaignStatus.DRAFT)
@@ -120,4 +146,36 @@ def merge_locals(session: Session, actor: User, source: Local, target: Local) ->
     )  # fmt: skip
     session.delete(source)
     session.flush()
-    return moved or 0
+
+
+def merge_locals(session: Session, actor: User, source: Local, target: Local) -> int:
+    """Move every member of `source` into `target` and remove `source` in one transaction;
+    returns how many moved. The console runs it as a job in chunks (run_merge)."""
+    source, target = check_merge(source, target)
+    moved = move_members(session, source.id, target.id, members_of(session, source.id))
+    finish_merge(session, actor, source, target, moved)
+    return moved
+
+
+def run_merge(
+    sessions: sessionmaker[Session], source_id: int, target_id: int, actor_id: int | None,
+    progress: Callable[[int, int], object] = lambda moved, left: None,
+) -> int:  # fmt: skip
+    """The merge as a job: members move a chunk per transaction, then the source local goes.
+    Safe to run twice or after a crash: it carries on from the members still to move."""
+    moved = 0
+    while True:
+        with sessions.begin() as session:
+            n = move_members(session, source_id, target_id, MERGE_CHUNK)
+            left = members_of(session, source_id) if n else 0
+        moved += n
+        progress(moved, left)
+        if not n:
+            break
+    with sessions.begin() as session:
+        source, target = session.get(Local, source_id), session.get(Local, target_id)
+        if source is not None and target is not None:
+            actor = session.get(User, actor_id) if actor_id else None
+            finish_merge(session, actor, source, target, moved)
+    log.info("local %s merged into %s: %d members moved", source_id, target_id, moved)
+    return moved

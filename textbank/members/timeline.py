@@ -1,4 +1,5 @@
-"""One member's history across campaigns: texts, replies, outcomes, opt-outs, newest first."""
+"""One member's history across campaigns: texts, a volunteer's messages, calls, replies,
+outcomes and opt-outs, newest first."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from textbank.models import (
+    Call,
     Campaign,
     InboundMessage,
     Member,
@@ -17,7 +19,7 @@ from textbank.models import (
     Outcome,
     User,
 )
-from textbank.twilio.codes import error_meaning
+from textbank.twilio.codes import CallStatus, error_meaning
 
 PER_KIND = 200  # a member's page shows their recent history, not years of it
 
@@ -46,7 +48,7 @@ SOURCES = {
 @dataclass
 class Event:
     at: datetime
-    kind: str  # text | reply | outcome | opt_out | opt_in
+    kind: str  # text | message | call | reply | outcome | opt_out | opt_in
     title: str
     body: str = ""
     campaign: str | None = None
@@ -60,14 +62,39 @@ def _campaign_names(session: Session, ids: set[int]) -> dict[int | None, str]:
     return {cid: name for cid, name in rows}
 
 
+def call_detail(call: Call) -> str:
+    """How a call went, in a manager's words."""
+    if call.voicemail_at is not None:
+        return "left a voicemail"
+    if call.answered_at is not None:
+        pressed = f"; pressed {call.digits}" if call.digits else "; pressed nothing"
+        return f"answered, {call.seconds} s{pressed}"
+    words = {
+        CallStatus.NO_ANSWER: "no answer", CallStatus.BUSY: "busy",
+        CallStatus.FAILED: "could not be placed", CallStatus.CANCELED: "cancelled",
+        CallStatus.SKIPPED: "not called: opted out before their turn",
+        CallStatus.DEFERRED: "waiting for their calling hours",
+    }  # fmt: skip
+    detail = words.get(CallStatus(call.status), call.status)
+    if call.error_code:
+        detail += f": {error_meaning(call.error_code)}"
+    return detail
+
+
 def timeline(session: Session, member: Member) -> list[Event]:
-    """Every text, reply, outcome and opt-out of one member, newest first."""
-    texts = session.scalars(
-        select(OutboundMessage)
+    """Every text, volunteer's message, call, reply, outcome and opt-out of one member,
+    newest first."""
+    texts = session.execute(
+        select(OutboundMessage, User.email)
+        .outerjoin(User, User.id == OutboundMessage.volunteer_id)
         .where(OutboundMessage.member_id == member.id)
         .order_by(OutboundMessage.created_at.desc())
         .limit(PER_KIND)
     ).all()
+    calls = session.scalars(
+        select(Call).where(Call.member_id == member.id).order_by(Call.created_at.desc())
+        .limit(PER_KIND)
+    ).all()  # fmt: skip
     replies = session.scalars(
         select(InboundMessage)
         .where(InboundMessage.member_id == member.id)
@@ -87,21 +114,28 @@ def timeline(session: Session, member: Member) -> list[Event]:
         .order_by(OptOutEvent.created_at.desc())
         .limit(PER_KIND)
     ).all()
-    campaign_ids: set[int] = {t.campaign_id for t in texts}
+    campaign_ids: set[int] = {t.campaign_id for t, _ in texts} | {c.campaign_id for c in calls}
     campaign_ids |= {r.campaign_id for r in replies if r.campaign_id is not None}
     campaign_ids |= {o.campaign_id for o in outcomes if o.campaign_id is not None}
     names = _campaign_names(session, campaign_ids)
     events: list[Event] = []
-    for t in texts:
+    for t, volunteer in texts:
         detail = t.status
         if t.error_code:
             detail += f": {error_meaning(t.error_code)}"
         elif t.status == "deferred" and t.send_after:
             detail += f" until {t.send_after:%Y-%m-%d %H:%M} UTC"
-        events.append(
-            Event(t.sent_at or t.created_at, "text", "Texted", t.body, names.get(t.campaign_id),
-                  detail)
-        )  # fmt: skip
+        # A volunteer's message in a conversation, or a P2P first text a volunteer sent.
+        kind, title = "text", "Texted"
+        if t.conversation_id is not None:
+            kind, title = "message", "A volunteer wrote"
+        if volunteer:
+            title += f" ({volunteer})"
+        events.append(Event(t.sent_at or t.created_at, kind, title, t.body,
+                            names.get(t.campaign_id), detail))  # fmt: skip
+    for c in calls:
+        events.append(Event(c.placed_at or c.created_at, "call", "Called", "",
+                            names.get(c.campaign_id), call_detail(c)))  # fmt: skip
     for r in replies:
         title = "Replied: " + CLASSIFIED.get(r.classification or "", "not yet read")
         detail = f"answered: {r.reply_body}" if r.reply_body else ""

@@ -12,7 +12,7 @@ from textbank.models.campaign import (
     DigestSchedule,
     OutboundMessage,
 )
-from textbank.models.member import Local, Member, MemberTag, OptOutSource
+from textbank.models.member import Local, Member, MemberCount, MemberTag, OptOutSource
 from textbank.models.people import (
     AccountLink,
     AuditEvent,
@@ -61,6 +61,7 @@ __all__ = [
     "LinkKind",
     "Local",
     "Member",
+    "MemberCount",
     "MemberTag",
     "OptOutEvent",
     "OptOutSource",

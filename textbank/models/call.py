@@ -23,6 +23,7 @@ class Call(Base):
         UniqueConstraint("campaign_id", "member_id"),
         Index("ix_calls_campaign_status", "campaign_id", "status", "id"),
         Index("ix_calls_phone", "phone"),
+        Index("ix_calls_member_created", "member_id", "created_at"),  # a member's timeline
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from textbank.models.base import Base, UTCDateTime, utcnow
@@ -63,6 +63,9 @@ class Campaign(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The launch snapshot walks members by id; this is how far it got (resumable).
     snapshot_cursor: Mapped[int] = mapped_column(default=0)
+    # "Text new members": the snapshot walks again over the audience's members changed
+    # since this time (see campaigns.audience.not_yet_reached).
+    topup_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Members in the audience when the snapshot began; None until the launch job counts them.
     audience_size: Mapped[int | None]
     snapshot_done: Mapped[int] = mapped_column(default=0, server_default="0")  # members examined
@@ -147,6 +150,14 @@ class OutboundMessage(Base):
             sqlite_where=text("status = 'held' AND volunteer_id IS NULL"),
         ),
         Index("ix_outbound_messages_volunteer", "volunteer_id", "campaign_id", "status"),
+        # Only compliance texts: a campaign's opt-outs taken by volunteers (a few rows).
+        Index(
+            "ix_outbound_messages_compliance",
+            "campaign_id",
+            "member_id",
+            postgresql_where=text("compliance"),
+            sqlite_where=text("compliance"),
+        ),
         # Only texts with an error: a campaign's delivery errors and carrier opt-outs.
         Index(
             "ix_outbound_messages_campaign_error",
@@ -187,3 +198,6 @@ class OutboundMessage(Base):
     )
     # The browser's key for one press of Reply: a double press writes one row.
     request_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # A compliance text (the confirmation of an opt-out a volunteer recorded) goes to a
+    # member who is opted out: the one text the opt-out list lets through, once.
+    compliance: Mapped[bool] = mapped_column(default=False, server_default=false())

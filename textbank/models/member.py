@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from textbank.models.base import Base, UTCDateTime, utcnow
@@ -56,6 +56,10 @@ class Member(Base):
     opt_out_source: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Set by database triggers (migration 0014) when the member is added, or changes in a
+    # way that can put them in an audience: "Text new members" looks for them by it. NULL:
+    # unchanged since before any campaign launched.
+    audience_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     # First time each engagement step happened, across all campaigns: the per-local
     # report counts these in one pass instead of joining millions of messages.
     first_texted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -93,3 +97,22 @@ class MemberTag(Base):
         ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
     )
     tag: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class MemberCount(Base):
+    """Members per local and how many reached each engagement first, kept by database
+    triggers (migration 0013). Sum over shard: each PostgreSQL backend writes rows of its
+    own, so writers never wait on each other. local_key is the local's id, 0 for none."""
+
+    __tablename__ = "member_counts"
+
+    local_key: Mapped[int] = mapped_column(primary_key=True)
+    shard: Mapped[int] = mapped_column(primary_key=True)
+    members: Mapped[int] = mapped_column(BigInteger)
+    texted: Mapped[int] = mapped_column(BigInteger)
+    delivered: Mapped[int] = mapped_column(BigInteger)
+    failed: Mapped[int] = mapped_column(BigInteger)
+    replied: Mapped[int] = mapped_column(BigInteger)
+    acted: Mapped[int] = mapped_column(BigInteger)
+    volunteered: Mapped[int] = mapped_column(BigInteger)
+    opted_out: Mapped[int] = mapped_column(BigInteger)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, distinct, func, literal, select, tuple_, union
+from sqlalchemy import ColumnElement, and_, distinct, func, select, tuple_, union
 from sqlalchemy.orm import Session
 
 from textbank.campaigns.counts import all_message_counts, message_counts
@@ -19,6 +19,7 @@ from textbank.models import (
     InboundMessage,
     Local,
     Member,
+    MemberCount,
     OutboundMessage,
     Outcome,
 )
@@ -94,21 +95,18 @@ def _in_range(column: Any, f: ReportFilter) -> list:
 
 
 def _fast_by_local(session: Session) -> dict[int | None, dict[str, int]]:
-    """One pass over members using the engagement firsts: the report with no filter."""
+    """The report with no filter, from the counters the database keeps per local (the
+    members' engagement firsts), not a pass over every member."""
+    MC = MemberCount
     rows = session.execute(
         select(
-            M.local_id,
-            func.count(),
-            func.count(M.first_texted_at),
-            func.count(M.first_delivered_at),
-            func.count(M.first_failed_at),
-            func.count(M.first_replied_at),
-            func.count(M.first_acted_at),
-            func.count(M.first_volunteered_at),
-            func.count(M.opted_out_at),
-        ).group_by(M.local_id)
-    )
-    return {r[0]: dict(zip(MEASURES, r[1:], strict=True)) for r in rows}
+            MC.local_key,
+            *(func.sum(column) for column in (MC.members, MC.texted, MC.delivered, MC.failed,
+              MC.replied, MC.acted, MC.volunteered, MC.opted_out)),
+        ).group_by(MC.local_key)
+    )  # fmt: skip
+    counts = {r[0] or None: dict(zip(MEASURES, map(int, r[1:]), strict=True)) for r in rows}
+    return {k: v for k, v in counts.items() if v["members"]}  # a merged local's empty rows
 
 
 def _recount(
@@ -227,25 +225,26 @@ def _recount(
 def _campaign_total(session: Session, others: dict[str, int] | None) -> dict[str, int]:
     """The per-campaign report's total, each member once, without walking every text.
 
-    The engagement firsts say who was ever texted, delivered or failed (a refused text
-    marks failed too); members in a campaign never texted (waiting, skipped) are the few
-    never-texted members with a text row. Replies, outcomes and opt-outs are recounted
-    from their own (small) tables.
+    The engagement firsts (their counters) say who was ever texted, delivered or failed (a
+    refused text marks failed too); members in a campaign never texted (waiting, held,
+    refused) are the few never-texted members with a text Twilio never took. Replies,
+    outcomes and opt-outs are recounted from their own (small) tables.
     """
-    # One pass over members; only those never texted are looked up among the texts, by
-    # the (member_id, created_at) index, to find the ones a campaign skipped or holds.
-    # LIMIT 1 keeps it a probe per member: as EXISTS the planner hashes all the texts.
-    in_a_campaign = (
-        select(literal(1)).where(OUT.member_id == M.id).limit(1).scalar_subquery().is_not(None)
+    by_local = _fast_by_local(session).values()
+    texted, delivered, failed = (
+        sum(c[m] for c in by_local) for m in ("texted", "delivered", "failed")
     )
-    texted, delivered, failed, never_texted = session.execute(
-        select(
-            func.count(M.first_texted_at),
-            func.count(M.first_delivered_at),
-            func.count(M.first_failed_at),
-            func.count().filter(M.first_texted_at.is_(None), in_a_campaign),
+    # Never texted but in a campaign: Twilio took none of their texts (waiting, held,
+    # refused), found by the index of such texts alone.
+    unsent = (OUT.twilio_sid.is_(None), OUT.conversation_id.is_(None))
+    never_texted: int = (
+        session.scalar(
+            select(func.count(distinct(OUT.member_id)))
+            .join(M, M.id == OUT.member_id)
+            .where(*unsent, M.first_texted_at.is_(None))
         )
-    ).one()
+        or 0
+    )
     if others is None:  # replies, outcomes, opt-outs over every campaign at once
         others = _recount(session, ALL, ReportFilter(), texts=False).get(None, {})
     return {**others, "members": texted + never_texted, "texted": texted,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import or_
+
 from textbank.models import Classification, InboundMessage, OutboundMessage
 from textbank.twilio.codes import UNSUBSCRIBED
 
@@ -62,7 +64,8 @@ MEASURES: dict[str, Measure] = {
     "opted_out": Measure(
         "Opted out",
         "By local: members opted out now. For a campaign: members who opted out in answer "
-        "to it (texted STOP or another opt-out word back, or their carrier reported them "
+        "to it (texted STOP or another opt-out word back, asked a volunteer in its "
+        "conversation, or their carrier reported them "
         "unsubscribed when it texted them). A later START does not take them off a "
         "campaign's count; members already opted out at launch are counted as skipped.",
         "In answer to this campaign; a later START still counts.",
@@ -95,14 +98,17 @@ MEASURES: dict[str, Measure] = {
 def campaign_opt_outs(table: type[InboundMessage] | type[OutboundMessage]) -> list:
     """WHERE clauses of the replies, or texts, that are an opt-out in answer to a campaign.
 
-    The texts' error code finds them through the index of failed texts.
+    The texts' error code finds them through the index of failed texts, compliance texts
+    through their own.
     """
     if table is InboundMessage:
         return [
             InboundMessage.classification == OPT_OUT_REPLY,
             InboundMessage.member_id.is_not(None),
         ]
-    return [OutboundMessage.error_code == OPT_OUT_ERROR]
+    # A volunteer's Opt out in the campaign's conversation leaves its confirmation, a
+    # compliance text (OutboundMessage.compliance), among the campaign's texts.
+    return [or_(OutboundMessage.error_code == OPT_OUT_ERROR, OutboundMessage.compliance)]
 
 
 def definition(name: str) -> str:

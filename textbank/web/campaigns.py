@@ -15,7 +15,7 @@ from flask import (
 )
 from flask_wtf import FlaskForm
 
-from textbank import enqueue
+from textbank import audit, enqueue
 from textbank.blasts.launch import begin_launch, ensure_launchable, launch_state, snapshotting
 from textbank.campaigns import editing
 from textbank.campaigns.audience import normalize_audience
@@ -34,7 +34,7 @@ from textbank.models import Campaign, CampaignKind, CampaignStatus, utcnow
 from textbank.reports.measures import MEASURES
 from textbank.values import optional_id
 from textbank.web import redis_ext, settings
-from textbank.web.auth import MANAGERS, login_required, secure_headers
+from textbank.web.auth import MANAGERS, login_required, secure_headers, signed_in
 from textbank.web.campaign_forms import (
     KEYWORD_ROWS,
     LANGUAGES,
@@ -202,7 +202,9 @@ def _back(campaign_id: int, message: str | None = None):
 def _start_launch(campaign: Campaign) -> dict:
     """Launch as the API does: the snapshot and the sends are jobs; answer at once."""
     session = db()
-    begin_launch(session, campaign, utcnow())
+    if begin_launch(session, campaign, utcnow()):  # a second press launches nothing
+        audit.record(session, signed_in(), "campaign.launch", f"campaign {campaign.id}",
+                     via="console")  # fmt: skip
     session.commit()
     if snapshotting(campaign):
         enqueue.launch(redis_ext.client(), campaign.id)
@@ -243,6 +245,8 @@ def schedule(campaign_id: int):
         session.rollback()
         flash(f"Not scheduled: {exc}.")
         return redirect(url_for("campaigns.confirm", campaign_id=campaign_id))
+    audit.record(session, signed_in(), "campaign.schedule", f"campaign {campaign_id}",
+                 at=when.isoformat() if when else "cancelled")  # fmt: skip
     session.commit()
     if when is None:
         return _back(campaign_id, "The scheduled launch is cancelled; the campaign is a draft.")
@@ -260,6 +264,8 @@ def pause_or_resume(campaign_id: int, action: str):
         set_paused(session, campaign, action == "pause")
     except CampaignError as exc:
         return _back(campaign_id, str(exc))
+    audit.record(session, signed_in(), f"campaign.{action}", f"campaign {campaign_id}",
+                 via="console")  # fmt: skip
     session.commit()
     if action == "resume":
         enqueue.queue_due(session, redis_ext.client(), campaign_id)
@@ -286,6 +292,7 @@ def archive(campaign_id: int, action: str):
         editing.set_archived(campaign, action == "archive", utcnow())
     except CampaignError as exc:
         return _back(campaign_id, str(exc))
+    audit.record(session, signed_in(), f"campaign.{action}", f"campaign {campaign_id}")
     session.commit()
     return _back(campaign_id, "Archived: it left the campaign list; its counts are kept."
                  if action == "archive" else "Back in the campaign list.")  # fmt: skip
@@ -300,6 +307,9 @@ def text_new_members(campaign_id: int):
         added = editing.reopen_for_new_members(session, campaign)
     except CampaignError as exc:
         return _back(campaign_id, str(exc))
+    if added:
+        audit.record(session, signed_in(), "campaign.text_new_members", f"campaign {campaign_id}",
+                     added=added)  # fmt: skip
     session.commit()
     if not added:
         return _back(campaign_id, "Nobody new has joined the audience since the launch.")

@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
-from textbank import audit
+from textbank import audit, enqueue
 from textbank.compliance.optouts import opt_in, opt_out
-from textbank.members.editing import edit_member, locals_with_counts, merge_locals, rename_local
+from textbank.members.editing import (
+    check_merge,
+    edit_member,
+    locals_with_counts,
+    members_of,
+    rename_local,
+)
 from textbank.members.fields import FieldError
 from textbank.members.search import SearchFilter, count_members, search_members
 from textbank.members.timeline import timeline
@@ -152,21 +168,33 @@ def rename(local_id: int):
 @bp.post("/locals/merge")
 @login_required(MANAGERS)
 def merge():
+    """Queue the merge (a job: proportional to the local's members) and show its progress."""
     session = db()
     ids = [request.form.get(k, "") for k in ("source", "target")]
     found = [session.get(Local, n) if (n := optional_id(i, "local")) else None for i in ids]
     try:
-        if None in found:
-            raise FieldError("merge: pick the local to merge and the local to keep")
-        moved = merge_locals(session, signed_in(), found[0], found[1])
+        source, target = check_merge(found[0], found[1])
     except FieldError as exc:
-        session.rollback()
         return render_template(
             "members/locals.html", rows=locals_with_counts(session), error=str(exc)
         ), 400
-    session.commit()
-    flash(f"Merged: {moved} member(s) moved to {found[1].name}.")
-    return redirect(url_for("members.locals"))
+    enqueue.merge_locals(redis_ext.client(), source.id, target.id, signed_in().id)
+    current_app.logger.info("merge of local %s into %s queued", source.id, target.id)
+    return redirect(url_for("members.merge_status", source_id=source.id, target_id=target.id))
+
+
+@bp.get("/locals/merge/<int:source_id>-<int:target_id>")
+@login_required(MANAGERS)
+def merge_status(source_id: int, target_id: int):
+    session = db()
+    target = session.get(Local, target_id)
+    if target is None:
+        abort(404)
+    source = session.get(Local, source_id)
+    state = enqueue.merge_state(redis_ext.client(), source_id, target_id)
+    left = members_of(session, source_id) if source is not None else 0
+    return render_template("members/merge.html", source=source, target=target, state=state,
+                           left=left, done=source is None)  # fmt: skip
 
 
 def init_app(app: Flask) -> None:

@@ -18,6 +18,7 @@ from textbank import audit, people
 from textbank.accounts import AccountError
 from textbank.models import ApiToken, LinkKind, User, utcnow
 from textbank.replies import confirmations
+from textbank.twilio.single import NotSent, send_text
 from textbank.values import optional_id, record_id
 from textbank.web import settings
 from textbank.web.auth import (
@@ -49,9 +50,35 @@ def index():
     return _index()
 
 
+ENDPOINTS = {LinkKind.INVITE: "people.accept", LinkKind.RESET: "people.reset_with_link",
+             LinkKind.SIGNIN: "people.signin_with_link"}  # fmt: skip
+
+
 def _link(kind: LinkKind, token: str) -> str:
-    endpoint = "people.accept" if kind == LinkKind.INVITE else "people.reset_with_link"
-    return url_for(endpoint, token=token, _external=True)
+    return url_for(ENDPOINTS[kind], token=token, _external=True)
+
+
+def _text_invite(email: str, role: str, phone: str):
+    """Create the account and text its owner a one-time sign-in link (committed first: no
+    transaction is open while Twilio answers)."""
+    session = db()
+    try:
+        user, token = people.text_invite(session, signed_in(), email, role, phone, utcnow())
+    except AccountError as exc:
+        session.rollback()
+        return _index(400, str(exc))
+    session.commit()
+    body = (f"{settings().org_name}: your textbank sign-in link, good once for 30 minutes: "
+            f"{_link(LinkKind.SIGNIN, token)}")  # fmt: skip
+    try:
+        send_text(settings(), user.phone or "", body)
+    except NotSent as exc:
+        return _index(502, f"The text to {user.phone} did not go ({exc}). {user.email} has "
+                      "an account: use Reset password to give them a link instead.")  # fmt: skip
+    current_app.logger.info("sign-in link texted to user %s", user.id)
+    flash(f"Texted a sign-in link to {user.phone} for {user.email}: it works once, for 30 "
+          "minutes, and lets them choose a password.")  # fmt: skip
+    return redirect(url_for("people.index"))
 
 
 @bp.post("/people/invite")
@@ -59,6 +86,8 @@ def _link(kind: LinkKind, token: str) -> str:
 def invite():
     session = db()
     email, role = request.form.get("email", ""), request.form.get("role", "")
+    if phone := request.form.get("phone", "").strip():
+        return _text_invite(email, role, phone)
     try:
         token = people.invite(session, signed_in(), email, role, utcnow())
     except AccountError as exc:
@@ -121,10 +150,10 @@ def reset(user_id: int):
     return _index(200, link=(note, _link(LinkKind.RESET, token)))
 
 
-def _password_form(template: str, token: str, **context):
+def _password_form(template: str, token: str, kind: LinkKind | None = None, **context):
     """Both one-time link pages: choose a password twice, then the link is spent."""
     session, now = db(), utcnow()
-    kind = LinkKind.INVITE if template == "people/accept.html" else LinkKind.RESET
+    kind = kind or (LinkKind.INVITE if template == "people/accept.html" else LinkKind.RESET)
     try:
         link = people.find_link(session, token, kind, now)
     except AccountError as exc:
@@ -140,7 +169,7 @@ def _password_form(template: str, token: str, **context):
         if kind == LinkKind.INVITE:
             user = people.accept_invite(session, token, password, now)
         else:
-            user = people.use_reset_link(session, token, password, now)
+            user = people.use_reset_link(session, token, password, now, kind)
     except AccountError as exc:
         session.rollback()
         return render_template(template, link=link, error=str(exc)), 400
@@ -166,6 +195,12 @@ def accept(token: str):
 @bp.route("/reset/<token>", methods=["GET", "POST"])
 def reset_with_link(token: str):
     return _password_form("people/reset.html", token)
+
+
+@bp.route("/signin/<token>", methods=["GET", "POST"])
+def signin_with_link(token: str):
+    """The texted link: only a POST spends it (phones open links to preview them)."""
+    return _password_form("people/reset.html", token, LinkKind.SIGNIN)
 
 
 @bp.route("/account/tokens", methods=["GET", "POST"])
