@@ -16,7 +16,7 @@ HEADER = b"first_name,last_name,phone,local\n"
 
 def _good_rows(count: int, start: int = 200) -> bytes:
     return b"".join(
-        f"Member{i},Last{i},+1617555{start + i:04d},1199\n".encode() for i in range(count)
+        f"Member{i},Last{i},+1617{2_000_000 + start + i:07d},1199\n".encode() for i in range(count)
     )
 
 
@@ -101,3 +101,30 @@ def test_headers_past_the_limits_are_a_clear_refusal(importer, sessions, data, w
     assert status == 400, error
     assert words in error
     assert _names(sessions) == {}
+
+
+def test_a_large_api_import_is_a_job_to_poll(client, auth, settings, sessions):
+    from blast_helpers import run_queue
+
+    data = HEADER + b'"Ana,Rivera,+16175550101,1199\n' + _good_rows(40_000)
+    assert len(data) > 1024 * 1024
+    queued = client.post("/api/v1/members/import", data=data, headers=auth,
+                         content_type="text/csv")  # fmt: skip
+    assert queued.status_code == 202, queued.data
+    url = queued.get_json()["url"]
+    assert queued.headers["Location"] == url
+    assert client.get(url, headers=auth).get_json()["status"] == "queued"
+    run_queue(settings)
+    done = client.get(url, headers=auth).get_json()
+    assert done["status"] == "done", done
+    assert done["result"]["created"] == 40_000
+    assert [r["row"] for r in done["result"]["rejected"]] == [2]
+    assert done["rows_done"] == done["rows_total"] == 40_000
+    assert len(_names(sessions)) == 40_000
+
+
+def test_a_binary_upload_is_refused_from_its_first_64_kb(client, auth):
+    data = b"PK\x03\x04" + b"\x00" * 100 + b"x" * (3 * 1024 * 1024)
+    refused = client.post("/api/v1/members/import", data=data, headers=auth,
+                          content_type="text/csv")  # fmt: skip
+    assert refused.status_code == 400 and "binary" in refused.get_json()["error"]

@@ -27,6 +27,15 @@ _UTF8_SEQUENCE = re.compile(
     rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
 )
 MAX_COLUMNS = 1000
+BINARY_CHECK_BYTES = 65536
+
+
+def refuse_binary(head: bytes) -> None:
+    """Refuse a file whose first bytes hold a NUL (a spreadsheet, a zip), unless UTF-16."""
+    if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise UnreadableFile(
+            "the file is binary, not a CSV text file (is it an .xlsx? save as CSV)"
+        )
 
 
 def decode(data: bytes) -> str:
@@ -45,10 +54,7 @@ def decode(data: bytes) -> str:
             return data.decode("utf-16")
         except UnicodeDecodeError as exc:
             raise UnreadableFile("the file claims UTF-16 but is not") from exc
-    if b"\x00" in data[:65536]:
-        raise UnreadableFile(
-            "the file is binary, not a CSV text file (is it an .xlsx? save as CSV)"
-        )
+    refuse_binary(data[:BINARY_CHECK_BYTES])
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
