@@ -286,7 +286,8 @@ def campaign_stats(session: Session, campaign: Campaign) -> dict:
     """The contract's stats: where every member of the blast stands."""
     counts = message_counts(session, [campaign.id])[campaign.id]
     if campaign.channel == Channel.VOICE:
-        return {**reply_stats(session, campaign), **voice_campaign_stats(session, campaign)}
+        return {**reply_stats(session, campaign), **voice_campaign_stats(session, campaign),
+                "snapshot": snapshot_progress(campaign)}  # fmt: skip
     return {
         "status": campaign.status,
         "audience": counts.total
