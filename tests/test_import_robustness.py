@@ -55,6 +55,14 @@ def test_a_stray_quote_rejects_its_row_and_the_rows_after_it_import(importer, se
     assert len(_names(sessions)) == 50
 
 
+def test_a_stray_quote_closed_by_a_later_quoted_cell_swallows_nothing(importer, sessions):
+    later = b'"Bob",Stone,+16172999999,1199\n'
+    data = HEADER + b'"Ana,Rivera,+16175550101,1199\n' + _good_rows(5) + later + _good_rows(5, 500)
+    status, result = importer(data)
+    assert status == 200, result
+    assert result["created"] == 11 and [r["row"] for r in result["rejected"]] == [2]
+
+
 def test_a_quoted_cell_over_lines_still_imports(importer, sessions):
     data = HEADER + b'"Ana\nMaria",Rivera,+16175550101,1199\n' + _good_rows(3)
     status, result = importer(data)
@@ -81,12 +89,12 @@ def test_a_windows_1252_file_still_reads_as_one(importer, sessions):
 
 
 def test_a_nul_in_a_row_past_the_first_64_kb_rejects_that_row(importer, sessions):
-    data = HEADER + _good_rows(2000) + b"Nu\x00l,Byte,+16175550101,1199\n"
+    data = HEADER + _good_rows(3000) + b"Nu\x00l,Byte,+16175550101,1199\n"
     assert len(data) > 65536
     status, result = importer(data)
     assert status == 200, result
-    assert result["created"] == 2000
-    assert [r["row"] for r in result["rejected"]] == [2002]
+    assert result["created"] == 3000
+    assert [r["row"] for r in result["rejected"]] == [3002]
     assert "NUL" in result["rejected"][0]["reason"]
 
 

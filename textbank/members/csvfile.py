@@ -81,7 +81,10 @@ def _pick_delimiter(first_line: str, known: Iterable[str]) -> str:
     known = set(known)
 
     def score(delim: str) -> tuple[int, int]:
-        cells = next(csv.reader([first_line], delimiter=delim), [])
+        try:
+            cells = next(csv.reader([first_line], delimiter=delim), [])
+        except csv.Error:  # a cell past the field limit: read_table says so, naming the row
+            return (-1, 0)
         return (sum(normalize_header(c) in known for c in cells), len(cells))
 
     return max(DELIMITERS, key=score)
@@ -113,6 +116,19 @@ def _bad_cells(cells: list[str]) -> str | None:
             return (f"it is not UTF-8 like the rest of the file (byte 0x{ord(bad) - 0xDC00:02X}); "
                     "fix its accents and import it again")  # fmt: skip
     return None
+
+
+def _runaway(record: list[str], cells: list[str], width: int, delimiter: str) -> bool:
+    """True for a record a stray quote ran on into the lines after it.
+
+    A quoted cell may hold line breaks; but a record over several lines with the wrong
+    number of cells, or whose inner lines each look like a whole row, is rows swallowed.
+    """
+    if len(record) < 2:
+        return False
+    if len(cells) != width:
+        return True
+    return width > 1 and any(line.count(delimiter) >= width - 1 for line in record[1:-1])
 
 
 def read_table(text: str, known_headers: Iterable[str]) -> Table:
@@ -164,8 +180,7 @@ def read_table(text: str, known_headers: Iterable[str]) -> Table:
             except csv.Error as exc:
                 cells, error = [], str(exc)
             number += 1
-            spans = len(lines.record) > 1
-            if error or (spans and len(cells) != len(header)):
+            if error or _runaway(lines.record, cells, len(header), delimiter):
                 reason = error or (
                     "a quote opens in it and does not close on its line (an unbalanced "
                     "quote); it was not imported, and the rows after it were read on their own"
