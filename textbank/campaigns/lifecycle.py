@@ -26,6 +26,7 @@ from textbank.models import (
     InboundMessage,
     OutboundMessage,
     Outcome,
+    is_first_text,
 )
 from textbank.replies.keywords import fold
 from textbank.reports.measures import CONVERSATIONAL, campaign_opt_outs
@@ -236,7 +237,7 @@ def status_counts(
     """Rows of the campaign per status; only the statuses `among` when given."""
     # First texts only: a volunteer's replies in a conversation are not the audience.
     query = select(OutboundMessage.status, func.count()).where(
-        OutboundMessage.campaign_id == campaign_id, OutboundMessage.conversation_id.is_(None)
+        OutboundMessage.campaign_id == campaign_id, is_first_text(OutboundMessage)
     )
     if among is not None:
         query = query.where(OutboundMessage.status.in_(among))

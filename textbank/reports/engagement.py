@@ -33,6 +33,7 @@ from textbank.models import (
     MemberCount,
     OutboundMessage,
     Outcome,
+    is_first_text,
 )
 from textbank.reports.calls import add_up, call_measures_by, voice_campaign_measures
 from textbank.reports.calls import empty as empty_calls
@@ -204,7 +205,7 @@ def _recount(
             n(OUT.status == MessageStatus.DELIVERED, *_in_range(OUT.delivered_at, f)),
             n(OUT.status.in_(NOT_DELIVERED), *_in_range(OUT.updated_at, f)),
         ).select_from(OUT)
-        query = query.where(OUT.conversation_id.is_(None))  # not a volunteer's reply
+        query = query.where(is_first_text(OUT))  # not a reply to a member
         query = scoped(query, OUT, OUT.member_id, OUT.campaign_id).group_by(*key)
         for *group, members, texted, delivered, failed in session.execute(query):
             row = out[group[0] if group else None]
@@ -219,7 +220,7 @@ def _recount(
              and_(OUT.twilio_sid.is_not(None), *_in_range(OUT.sent_at, f)),
              and_(OUT.status == MessageStatus.DELIVERED, *_in_range(OUT.delivered_at, f)),
              and_(OUT.status.in_(NOT_DELIVERED), *_in_range(OUT.updated_at, f)),
-             [OUT.conversation_id.is_(None)]),  # not a volunteer's reply
+             [is_first_text(OUT)]),  # not a reply to a member
             (CALL, CALL.member_id, CALL.campaign_id,
              and_(CALL.placements > 0, *_in_range(CALL.placed_at, f)),
              or_(and_(CALL.answered_at.is_not(None), *_in_range(CALL.answered_at, f)),
