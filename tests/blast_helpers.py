@@ -7,7 +7,7 @@ import collections
 from rq import SimpleWorker
 
 from textbank.db import session_scope
-from textbank.enqueue import ALL_QUEUES, queue
+from textbank.enqueue import ALL_QUEUES, QueueName, queue
 from textbank.members.importer import import_members
 from workers import context
 
@@ -26,6 +26,14 @@ def run_queue(settings) -> None:
     """Work every queued job in this process until the queues are empty."""
     ctx = context.setup(settings)
     worker = SimpleWorker([queue(q, ctx.redis) for q in ALL_QUEUES], connection=ctx.redis)
+    worker.work(burst=True, logging_level="WARNING")
+
+
+def act_on_replies(settings) -> None:
+    """Work the replies queue alone, as a worker would: the stored replies are acted on,
+    and what they queue to send stays queued."""
+    ctx = context.setup(settings)
+    worker = SimpleWorker([queue(QueueName.REPLIES, ctx.redis)], connection=ctx.redis)
     worker.work(burst=True, logging_level="WARNING")
 
 

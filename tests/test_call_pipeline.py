@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import requests
 from blast_helpers import run_queue, seed
@@ -116,6 +116,29 @@ def test_press_9_can_stop_calls_only(live, auth):
     assert member["opted_out"] is False  # texts still reach them
 
 
+def test_calls_wait_for_the_members_own_hours(live, auth):
+    """A window open in Boston now is closed in Honolulu: the Honolulu member's call waits
+    for the window's opening there, and only the Boston member is called."""
+    from zoneinfo import ZoneInfo
+
+    from textbank.compliance.quiet_hours import SendWindow
+
+    seed(live.sessions, [("Bo", "617-555-0140", "1199", "en"), ("Hi", "808-555-0141", "1199",
+                                                                  "en")])  # fmt: skip
+    live.sandbox.configure(call_digits="1")
+    start = datetime.now(ZoneInfo("America/New_York")).hour * 60
+    window = SendWindow(start, min(start + 120, 24 * 60))  # Honolulu is five hours behind
+    settings = replace(live.settings, send_window=window)
+    cid = _launch(live, auth)
+    _place(live, cid, settings)
+    _wait(lambda: _settled(live), 20)
+    assert list(calls_by_phone(live.sandbox)) == ["+16175550140"]
+    waiting = _rows(live)["+18085550141"]
+    assert waiting.status == "deferred" and waiting.attempts == 0
+    opens = waiting.send_after.astimezone(ZoneInfo("Pacific/Honolulu"))
+    assert opens.hour * 60 + opens.minute == start and opens > datetime.now(UTC)
+
+
 def test_calls_never_go_faster_than_the_account_allows(live, auth):
     members = [(f"M{i}", f"+1617201{i:04d}", "1199", "en") for i in range(36)]
     seed(live.sessions, members)
@@ -125,14 +148,15 @@ def test_calls_never_go_faster_than_the_account_allows(live, auth):
     cid = _launch(live, auth)
     _place(live, cid, settings)
     _wait(lambda: _settled(live), 30)
-    created = sorted(c.date_created for c in live.sandbox.state.all_calls())
+    created = sorted(c.created for c in live.sandbox.state.all_calls())
     assert len(created) == 36
-    burst = max(1, int(rate / 10))
-    # Measured from the carrier's own timestamps: in any one second, no more than the rate
-    # (plus the bucket's small burst) arrived.
+    burst = 2 * max(1, int(rate / 10))  # the bucket holds two blocks of a tenth of a second
+    # Measured from the carrier's own clock (to the microsecond): in any one second, no more
+    # than the rate (plus what the bucket holds) arrived, and the 36 calls took 3 s at least.
     for i, start in enumerate(created):
-        in_window = sum(1 for t in created[i:] if t < start + timedelta(seconds=1))
+        in_window = sum(1 for t in created[i:] if t < start + 1)
         assert in_window <= rate + burst, (start, in_window)
+    assert created[-1] - created[0] >= (36 - 2 * burst) / rate - 0.1
 
 
 def test_live_calls_are_capped(live, auth):
@@ -149,6 +173,31 @@ def test_live_calls_are_capped(live, auth):
     for call in calls:
         overlapping = [c for c in calls if c.date_created <= call.date_created < c.end_time]
         assert len(overlapping) <= 2, [c.sid for c in overlapping]
+
+
+def test_the_live_call_cap_survives_redis_losing_it(live, auth, redis_client):
+    """Redis restarted (its keys gone) while two calls are in progress: the cap of two is
+    rebuilt from the database, so a second campaign waits for those calls to end."""
+    seed(live.sessions, [(f"M{i}", f"+1617203{i:04d}", "1199" if i < 2 else "32", "en")
+                         for i in range(4)])  # fmt: skip
+    live.sandbox.configure(call_digits="1", talk_ms=3000)
+    settings = replace(live.settings, call_rate=100.0, call_concurrency=2)
+    first = _launch(live, auth)
+    _place(live, first, settings)  # both placed; each call lasts three seconds
+    _wait(lambda: {r.status for r in _rows(live).values()} == {"in-progress"}, 10)
+    redis_client.flushdb()  # what a Redis restart without persistence leaves
+    second = _launch(live, auth, audience={"locals": ["32"]})
+    _place(live, second, settings)
+    _wait(lambda: _settled(live) and len(_rows(live)) == 4, 30)
+    calls = live.sandbox.state.all_calls()
+    assert len(calls) == 4
+    firsts = [c for c in calls if c.to in ("+16172030000", "+16172030001")]
+    ends = sorted(c.end_time.timestamp() for c in firsts)
+    seconds = sorted(c.created for c in calls if c not in firsts)
+    # By the carrier's clock: the third call waited for one of the first two to end (and
+    # the fourth for the other), never three calls at once.
+    assert seconds[0] >= min(c.created for c in firsts) + 2.5, (firsts, seconds)
+    assert seconds[0] >= ends[0] - 1 and seconds[1] >= ends[1] - 1, (ends, seconds)
 
 
 def _sweep(live, settings, later: timedelta):

@@ -142,6 +142,7 @@ def test_import_build_launch_watch_and_read_the_same_counts(live, tmp_path):
         for phone, body in [("+16175550101", "SI"), ("+16175550102", "what time?"),
                             ("+16175550103", "HELP"), ("+16175550104", "STOP")]:  # fmt: skip
             signed_post(live.client, live.settings, "/twilio/sms", inbound(phone, body))
+        assert _burst_worker(live, tmp_path).wait(timeout=60) == 0  # acts on the replies
         page.reload()
 
         def card(key: str) -> str:

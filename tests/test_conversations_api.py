@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from blast_helpers import inbound, seed, signed_post
+from blast_helpers import act_on_replies, inbound, seed, signed_post
 from sqlalchemy import select
 
 from textbank.db import session_scope
@@ -30,6 +30,7 @@ def replied(client, sessions, settings, auth):
     for phone, body in [(PHONES[0], "¿Dónde voto?"), (PHONES[1], "What time?"), (PHONES[2], "YES"),
                         (PHONES[1], "And where?")]:  # fmt: skip
         assert signed_post(client, settings, "/twilio/sms", inbound(phone, body)).status_code == 200
+    act_on_replies(settings)
     return campaign_id
 
 

@@ -2,7 +2,7 @@
 
 import time
 
-from blast_helpers import inbound, run_queue, seed, signed_post
+from blast_helpers import act_on_replies, inbound, run_queue, seed, signed_post
 
 from textbank.reports.measures import MEASURES
 
@@ -29,6 +29,7 @@ def _blast(live, auth, name: str, audience: dict) -> int:
 def _reply(live, phone: str, body: str) -> None:
     response = signed_post(live.client, live.settings, "/twilio/sms", inbound(phone, body))
     assert response.status_code == 200
+    act_on_replies(live.settings)
 
 
 def _stats(live, auth, campaign_id: int) -> dict:

@@ -7,7 +7,7 @@ import time
 from urllib.parse import urlsplit
 
 import pytest
-from blast_helpers import inbound, run_queue, seed, signed_post, texts_by_phone
+from blast_helpers import act_on_replies, inbound, run_queue, seed, signed_post, texts_by_phone
 from playwright.sync_api import sync_playwright
 
 from textbank.accounts import create_user
@@ -68,6 +68,7 @@ def _blast(live, auth) -> int:
     for phone, body in [("+16175550101", "YES"), ("+16175550102", "VOLUNTEER"),
                         ("+16175550103", "what time do polls open?")]:  # fmt: skip
         signed_post(live.client, live.settings, "/twilio/sms", inbound(phone, body))
+    act_on_replies(live.settings)
     with session_scope(live.sessions) as session:
         create_user(session, LEAD, "manager", PASSWORD)
     return campaign_id

@@ -1,12 +1,19 @@
-"""POST /twilio/sms: signed replies become opt-outs, outcomes and conversations, exactly once."""
+"""POST /twilio/sms: signed replies become opt-outs, outcomes and conversations, exactly once.
+
+The webhook stores a reply and answers Twilio at once; STOP, START, HELP and STATS are acted on
+and answered right there, in TwiML; the worker acts on every other reply, and a keyword's
+thanks goes out through the send pipeline.
+"""
 
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
-from blast_helpers import inbound, run_queue, seed, signed_post, texts_by_phone
+import redis
+from blast_helpers import act_on_replies, inbound, run_queue, seed, signed_post, texts_by_phone
 from sqlalchemy import func, select
 
-from textbank import create_app
+from textbank import create_app, enqueue
 from textbank.db import session_scope
 from textbank.models import (
     Campaign,
@@ -17,7 +24,9 @@ from textbank.models import (
     OptOutEvent,
     OutboundMessage,
     Outcome,
+    utcnow,
 )
+from textbank.replies.handling import unprocessed
 from textbank.twilio.codes import MessageStatus
 from textbank.web import database
 
@@ -55,6 +64,17 @@ def _reply(client, settings, phone, body, **extra):
     assert response.status_code == 200, response.data
     assert response.mimetype == "application/xml"
     return response.get_data(as_text=True)
+
+
+def _thanks(sessions) -> list[tuple[str, str, str]]:
+    """Texts queued to answer replies: (phone, body, status)."""
+    with session_scope(sessions) as session:
+        rows = session.execute(
+            select(OutboundMessage.phone, OutboundMessage.body, OutboundMessage.status)
+            .where(OutboundMessage.inbound_message_id.is_not(None))
+            .order_by(OutboundMessage.id)
+        )
+        return [tuple(row) for row in rows]
 
 
 def _message_text(twiml: str) -> str | None:
@@ -108,9 +128,14 @@ def test_start_resubscribes_and_help_always_answers(client, settings, sessions, 
 )  # fmt: skip
 def test_keywords_in_any_case_and_language(client, settings, sessions, auth, phone, body, reply):
     campaign_id = _texted(sessions, settings, client, auth)
-    assert _message_text(_reply(client, settings, phone, body)) == reply
+    # Twilio is answered at once, with nothing; the worker queues the thanks as a text.
+    assert _message_text(_reply(client, settings, phone, body)) is None
+    act_on_replies(settings)
+    assert _thanks(sessions) == [(phone, reply, "pending")]
     # The same keyword again records nothing new and is not answered twice.
     assert _message_text(_reply(client, settings, phone, body)) is None
+    act_on_replies(settings)
+    assert _thanks(sessions) == [(phone, reply, "pending")]
     with session_scope(sessions) as session:
         outcomes = session.execute(select(Outcome.name, Outcome.campaign_id, Outcome.source)).all()
     assert [tuple(o) for o in outcomes] == [("pledged_to_vote", campaign_id, "sms_keyword")]
@@ -124,7 +149,9 @@ def test_keywords_in_any_case_and_language(client, settings, sessions, auth, pho
 
 def test_volunteer_sign_up_counts_as_volunteer(client, settings, sessions, auth):
     campaign_id = _texted(sessions, settings, client, auth)
-    assert _message_text(_reply(client, settings, KIM, "volunteer")) == "A captain will call you."
+    _reply(client, settings, KIM, "volunteer")
+    act_on_replies(settings)
+    assert _thanks(sessions) == [(KIM, "A captain will call you.", "pending")]
     stats = client.get(f"/api/v1/campaigns/{campaign_id}/stats", headers=auth).get_json()
     assert (stats["volunteers"], stats["actions"]) == (1, {})
 
@@ -133,6 +160,7 @@ def test_anything_else_waits_for_a_human(client, settings, sessions, auth):
     campaign_id = _texted(sessions, settings, client, auth)
     assert _message_text(_reply(client, settings, LUIS, "Where do I vote?")) is None
     assert _message_text(_reply(client, settings, LUIS, "And what time?")) is None
+    act_on_replies(settings)
     with session_scope(sessions) as session:
         conversations = session.scalars(select(Conversation)).all()
         assert [(c.campaign_id, c.status) for c in conversations] == [(campaign_id, "open")]
@@ -145,8 +173,9 @@ def test_replayed_message_is_stored_and_answered_once(client, settings, sessions
     params = inbound(LUIS, "YES")
     first = signed_post(client, settings, "/twilio/sms", params)
     again = signed_post(client, settings, "/twilio/sms", params)
-    assert "<Message>" in first.get_data(as_text=True)
-    assert "<Message>" not in again.get_data(as_text=True)
+    assert first.status_code == again.status_code == 200
+    act_on_replies(settings)
+    assert _thanks(sessions) == [(LUIS, "Thank you Luis!", "pending")]
     with session_scope(sessions) as session:
         assert session.scalar(select(func.count()).select_from(InboundMessage)) == 1
         assert session.scalar(select(func.count()).select_from(Outcome)) == 1
@@ -225,41 +254,126 @@ def test_stop_mid_blast_ends_every_further_text(live, auth):
     assert list(texts_by_phone(live.sandbox)) == [ANA]
 
 
-def test_reply_kept_when_processing_fails_then_reprocessed(client, settings, sessions, auth,
-                                                           monkeypatch, redis_client):  # fmt: skip
-    from datetime import timedelta
+def test_reply_stored_but_never_queued_is_acted_on_after_the_sweep(
+    client, settings, sessions, auth, monkeypatch, redis_client
+):
+    """The web process dies (or Redis is away) between storing a reply and queueing it."""
+    _texted(sessions, settings, client, auth)
 
-    from textbank.models import utcnow
-    from textbank.replies import handling as replies
+    def redis_down(*args, **kwargs):
+        raise redis.ConnectionError("redis unreachable")
 
+    monkeypatch.setattr("textbank.webhooks.sms.enqueue.reply", redis_down)
+    response = signed_post(client, settings, "/twilio/sms", inbound(LUIS, "YES"))
+    assert response.status_code == 200 and "<Message>" not in response.get_data(as_text=True)
+    monkeypatch.undo()
+    act_on_replies(settings)  # nothing was queued
+    with session_scope(sessions) as session:
+        stored = session.scalar(select(InboundMessage))
+        assert (stored.body, stored.processed_at) == ("YES", None)
+
+    # The sweep's pass: a minute later the stored reply is queued again, once.
+    later = utcnow() + timedelta(minutes=1)
+    assert enqueue.lost_replies(redis_client, unprocessed(sessions, later)) == 1
+    assert enqueue.lost_replies(redis_client, unprocessed(sessions, later)) == 0  # queued
+    act_on_replies(settings)
+    with session_scope(sessions) as session:
+        assert session.scalar(select(InboundMessage.classification)) == "keyword"
+        assert session.scalar(select(Outcome.name)) == "pledged_to_vote"
+    assert _thanks(sessions) == [(LUIS, "Thank you Luis!", "pending")]
+    assert unprocessed(sessions, later) == []
+
+
+def test_a_burst_is_acted_on_once_and_the_next_reply_still_finds_a_worker(
+    client, settings, sessions, auth, redis_client
+):
+    _texted(sessions, settings, client, auth)
+    phones = [ANA, LUIS, ROSA, KIM]
+    for i in range(45):  # more than one drainer's batch
+        _reply(client, settings, phones[i % 4], f"question {i}?")
+    act_on_replies(settings)
+    # Nothing waits, and no drainer is marked at work: the next reply queues one.
+    assert redis_client.llen(enqueue.REPLY_IDS) == 0
+    assert not redis_client.exists(enqueue.REPLY_DRAINING)
+    _reply(client, settings, LUIS, "one more?")
+    act_on_replies(settings)
+    with session_scope(sessions) as session:
+        done = session.scalar(select(func.count()).where(InboundMessage.processed_at.is_not(None)))
+        assert done == 46
+        assert session.scalar(select(func.count()).select_from(Conversation)) == 4
+
+
+def test_reply_whose_job_failed_is_acted_on_again(
+    client, settings, sessions, auth, monkeypatch, redis_client
+):
     _texted(sessions, settings, client, auth)
 
     def broken(*args, **kwargs):
         raise RuntimeError("database hiccup")
 
-    monkeypatch.setattr("textbank.webhooks.sms.process_inbound", broken)
-    response = signed_post(client, settings, "/twilio/sms", inbound(LUIS, "YES"))
-    assert response.status_code == 200 and "<Message>" not in response.get_data(as_text=True)
+    monkeypatch.setattr("textbank.replies.answers.process_inbound", broken)
+    _reply(client, settings, LUIS, "Where do I vote?")
+    act_on_replies(settings)
+    monkeypatch.undo()
+    later = utcnow() + timedelta(minutes=1)
+    assert enqueue.lost_replies(redis_client, unprocessed(sessions, later)) == 1
+    act_on_replies(settings)
     with session_scope(sessions) as session:
-        stored = session.scalar(select(InboundMessage))
-        assert (stored.body, stored.processed_at) == ("YES", None)
-        assert stored.error == "RuntimeError: database hiccup"
+        assert session.scalar(select(InboundMessage.classification)) == "conversation"
+        assert session.scalar(select(func.count()).select_from(Conversation)) == 1
 
-    done = replies.reprocess_stored(sessions, replies.policy_from_settings(settings),
-                                    utcnow() + timedelta(minutes=1), redis_client)  # fmt: skip
-    assert done == 1
+
+def test_nul_byte_in_a_signed_reply_is_stored_and_answered(client, settings, sessions, auth):
+    _texted(sessions, settings, client, auth)
+    assert _message_text(_reply(client, settings, LUIS, "Where\x00 do I vote?")) is None
+    assert _message_text(_reply(client, settings, ROSA, "STOP\x00")).startswith("Você cancelou")
+    act_on_replies(settings)
     with session_scope(sessions) as session:
-        assert session.scalar(select(InboundMessage.classification)) == "keyword"
-        assert session.scalar(select(Outcome.name)) == "pledged_to_vote"
+        rows = session.execute(select(InboundMessage.body, InboundMessage.classification)
+                               .order_by(InboundMessage.id)).all()  # fmt: skip
+    assert [tuple(r) for r in rows] == [("Where\ufffd do I vote?", "conversation"),
+                                        ("STOP\ufffd", "opt_out")]  # fmt: skip
+
+
+def test_stop_and_help_answered_at_once_in_the_members_language(client, settings, sessions, auth):
+    _texted(sessions, settings, client, auth)
+    stop = _message_text(_reply(client, settings, ANA, "stop"))
+    assert stop.startswith("Se dio de baja de los mensajes de textbank")
+    assert _member(sessions, ANA).opted_out  # before any worker ran: the next send skips her
+    assert _message_text(_reply(client, settings, ANA, "STOP")) is None  # one confirmation
+    assert _message_text(_reply(client, settings, ANA, "Help")).startswith(
+        "textbank: mensajes de su sindicato"
+    )
+    act_on_replies(settings)
+    assert _thanks(sessions) == []
+
+
+def test_keyword_thanks_sent_once_through_the_pipeline(live, auth):
+    seed(live.sessions, [("Ana", ANA, "1199", "es"), ("Luis", LUIS, "1199", "en")])
+    campaign_id = live.client.post("/api/v1/campaigns", json=CAMPAIGN, headers=auth).get_json()[
+        "id"
+    ]
+    live.client.post(f"/api/v1/campaigns/{campaign_id}/launch", headers=auth)
+    run_queue(live.settings)
+    import requests
+
+    for body in ("Sí", "si!!"):
+        answer = requests.post(f"{live.sandbox.url}/sandbox/reply",
+                               json={"from": ANA, "body": body}, timeout=10).json()  # fmt: skip
+        assert answer["status"] == 200
+        run_queue(live.settings)
+    texts = texts_by_phone(live.sandbox)
+    assert texts[ANA] == ["Hola Ana, responde SÍ.", "¡Gracias Ana!"]
+    assert texts[LUIS] == ["Hi Luis, reply YES to pledge to vote."]
+    stats = live.client.get(f"/api/v1/campaigns/{campaign_id}/stats", headers=auth).get_json()
+    # The thanks is no text of the campaign's audience.
+    assert (stats["audience"], stats["sent"], stats["actions"]) == (2, 2, {"pledged_to_vote": 1})
 
 
 def test_stop_failing_midway_leaves_nothing_half_written(client, settings, sessions, auth,
                                                          monkeypatch, redis_client):  # fmt: skip
     """The opt-out's several writes land together or not at all, then once on the retry."""
-    from datetime import timedelta
-
-    from textbank.models import Suppression, utcnow
-    from textbank.replies import handling as replies
+    from textbank.models import Suppression
 
     _texted(sessions, settings, client, auth)
 
@@ -276,9 +390,9 @@ def test_stop_failing_midway_leaves_nothing_half_written(client, settings, sessi
         assert (stored.processed_at, stored.error) == (None, "ConnectionError: redis unreachable")
 
     monkeypatch.undo()
-    done = replies.reprocess_stored(sessions, replies.policy_from_settings(settings),
-                                    utcnow() + timedelta(minutes=1), redis_client)  # fmt: skip
-    assert done == 1
+    later = utcnow() + timedelta(minutes=1)
+    assert enqueue.lost_replies(redis_client, unprocessed(sessions, later)) == 1
+    act_on_replies(settings)
     with session_scope(sessions) as session:
         assert session.scalars(select(Suppression.phone)).all() == [LUIS]
         assert session.scalar(select(func.count()).select_from(OptOutEvent)) == 1

@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from blast_helpers import inbound, run_queue, seed, signed_post, texts_by_phone
+from blast_helpers import act_on_replies, inbound, run_queue, seed, signed_post, texts_by_phone
 from sqlalchemy import select
 
 from textbank.db import session_scope
@@ -39,6 +39,7 @@ def blasted(live, auth):
     for phone, body in [(ANA, "yes"), (LUIS, "VOLUNTEER"), (LUIS, "yes!"), (ROSA, "when?"),
                         (KIM, "STOP")]:  # fmt: skip
         signed_post(live.client, live.settings, "/twilio/sms", inbound(phone, body))
+    act_on_replies(live.settings)
     return campaign["id"]
 
 

@@ -33,10 +33,11 @@ def _work_queue(settings) -> None:
     assert done.returncode == 0, done.stderr.decode()[-2000:]
 
 
-def _member_replies(sandbox, phone: str, body: str) -> None:
-    answer = requests.post(f"{sandbox.url}/sandbox/reply", json={"from": phone, "body": body},
-                           timeout=10)  # fmt: skip
+def _member_replies(live, phone: str, body: str) -> None:
+    answer = requests.post(f"{live.sandbox.url}/sandbox/reply",
+                           json={"from": phone, "body": body}, timeout=10)  # fmt: skip
     assert answer.json()["status"] == 200, answer.text
+    _work_queue(live.settings)  # the worker acts on it and pushes it to the console
 
 
 def _sign_in(browser, base: str, email: str, problems: list, lands: str = "/volunteer"):
@@ -123,7 +124,7 @@ def test_a_whole_shift_in_the_browser(live, auth):
         a.wait_for_url(f"{live.url}/volunteer/inbox")
         a.wait_for_timeout(500)  # the event stream connects
         first, second = sorted(her_phones)[:2]
-        _member_replies(live.sandbox, first, "Where is the <rally>?")
+        _member_replies(live, first, "Where is the <rally>?")
         item = a.locator("[data-list=mine] li").filter(has_text="Where is the <rally>?")
         item.wait_for()
         assert a.evaluate("performance.getEntriesByType('navigation').length") == 1  # no reload
@@ -143,7 +144,7 @@ def test_a_whole_shift_in_the_browser(live, auth):
         assert any("union hall" in body for body in texts_by_phone(live.sandbox)[first])
 
         # Another member asks to stop in words no keyword knows; one click opts them out.
-        _member_replies(live.sandbox, second, "please take me off this list")
+        _member_replies(live, second, "please take me off this list")
         other = a.locator("[data-list=mine] li").filter(has_text="take me off")
         other.wait_for()
         other.get_by_role("link").click()
@@ -162,7 +163,7 @@ def test_a_whole_shift_in_the_browser(live, auth):
         assert "Where is the" not in b.content()
 
         # Ana's conversation goes unanswered past the reclaim time: Bo can take it.
-        _member_replies(live.sandbox, first, "Hello? Is parking free?")
+        _member_replies(live, first, "Hello? Is parking free?")
         with session_scope(live.sessions) as session:
             online = {_uid(live.sessions, "bo.v@example.org")}  # Bo's console is open
             assert reclaim_stale(session, utcnow() + timedelta(minutes=61), online).conversations

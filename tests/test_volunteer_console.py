@@ -7,7 +7,7 @@ import threading
 from dataclasses import replace
 
 import pytest
-from blast_helpers import inbound, signed_post
+from blast_helpers import act_on_replies, inbound, signed_post
 from sqlalchemy import func, select
 from volunteer_helpers import (
     MEMBERS,
@@ -286,6 +286,7 @@ def _texted_and_replied(console, sessions, manager, body="Where is the rally?"):
     response = signed_post(console.test_client(), settings, "/twilio/sms",
                            inbound(PHONES[0], body))  # fmt: skip
     assert response.status_code == 200
+    act_on_replies(settings)
     with sessions() as session:
         conversation_id = session.scalar(select(Conversation.id))
     return campaign_id, vid, val, token, conversation_id
@@ -318,6 +319,7 @@ def test_a_reply_goes_live_to_the_volunteer_who_texted_them(console, sessions, m
     live.seen(redis_client, vid, utcnow())  # their console is open
     settings = console.extensions["textbank.settings"]
     signed_post(console.test_client(), settings, "/twilio/sms", inbound(PHONES[0], "Where?"))
+    act_on_replies(settings)  # the worker acts on the reply and pushes it
     message = _next_message(pubsub)
     event = json.loads(message["data"])
     with sessions() as session:

@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from textbank.web import (
         auth,
         campaigns,
+        checks,
         dashboard,
         database,
         errors,
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     app.extensions["textbank.settings"] = settings
     limits.init_app(app)  # first: no hook may read a body before the limits apply
+    checks.init_app(app)
     database.init_app(app, settings)
     redis_ext.init_app(app, settings)
     api.init_app(app)

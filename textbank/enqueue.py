@@ -27,11 +27,13 @@ JOBS = "workers.jobs"  # jobs are named, never imported: textbank does not depen
 
 class QueueName(StrEnum):
     LAUNCH = "textbank-launch"  # snapshot audiences, fan out batches
+    REPLIES = "textbank-replies"  # act on members' stored replies, one job each
     SEND = "textbank-send"  # batches of outbound messages
     DEFAULT = "textbank-default"  # reconciliation, digests, housekeeping
 
 
-ALL_QUEUES = (QueueName.LAUNCH, QueueName.SEND, QueueName.DEFAULT)
+# Replies before sends: a member waiting on an answer, a volunteer on a live inbox.
+ALL_QUEUES = (QueueName.LAUNCH, QueueName.REPLIES, QueueName.SEND, QueueName.DEFAULT)
 ACTIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 SEND_JOB_TIMEOUT = 15 * 60
 LAUNCH_JOB_TIMEOUT = 3 * 3600  # a million members snapshot in a few minutes; generous
@@ -244,6 +246,96 @@ def queue_due(session: Session, connection: redis.Redis, campaign_id: int) -> in
         return call_buckets(connection, campaign_id, due_calls(session, campaign_id, utcnow()))
     buckets = due_buckets(session, campaign_id, BUCKET, utcnow())
     return buckets_due(connection, session, campaign_id, buckets)
+
+
+# --- replies ----------------------------------------------------------------------------
+#
+# The webhook hands each stored reply to the workers with one round trip: its id onto a
+# Redis list, and drainer jobs queued only when none is at work. An RQ job per reply cost
+# the web process more CPU than storing the reply (two MULTI/EXEC round trips and a job
+# hash each) and the worker as much again; see scripts/bench_inbound.py. A reply is kept in
+# PostgreSQL before its id is pushed, so an id lost with Redis, or with a drainer that
+# died holding it, is found by the sweep (lost_replies) and acted on all the same.
+
+REPLY_IDS = "textbank:replies:waiting"  # ids of stored replies, oldest first
+REPLY_DRAINING = "textbank:replies:draining"  # set while drainers are queued or at work
+DRAIN_TTL = 60  # seconds a drainer's mark outlives its last sign of life
+DRAINERS = 2  # jobs sharing a burst of replies: one per core of the small box
+DRAIN_JOB_TIMEOUT = 10 * 60
+
+
+def reply_job_id(inbound_id: int) -> str:
+    return f"textbank-reply-{inbound_id}"
+
+
+def reply(connection: redis.Redis, inbound_id: int) -> None:
+    """Hand a reply the webhook just stored to the workers."""
+    with connection.pipeline(transaction=False) as pipe:
+        pipe.rpush(REPLY_IDS, inbound_id)
+        pipe.set(REPLY_DRAINING, "1", nx=True, ex=DRAIN_TTL)
+        _, first = pipe.execute()
+    if first:
+        drainers(connection, DRAINERS)
+
+
+def drainers(connection: redis.Redis, count: int) -> None:
+    """Queue jobs that act on the waiting replies until none is left."""
+    q = queue(QueueName.REPLIES, connection)
+    with connection.pipeline() as pipe:
+        for _ in range(count):
+            q.enqueue_call(
+                f"{JOBS}.answer_replies", timeout=DRAIN_JOB_TIMEOUT, result_ttl=0,
+                failure_ttl=24 * 3600, description="act on stored replies", pipeline=pipe,
+            )  # fmt: skip
+        pipe.execute()
+
+
+def next_replies(connection: redis.Redis, count: int) -> list[int]:
+    """Up to `count` waiting reply ids for a drainer; [] once none is left, and then the
+    drainers' mark is cleared, so the webhook queues new ones for the next reply."""
+    ids = connection.lpop(REPLY_IDS, count)
+    if ids:
+        connection.expire(REPLY_DRAINING, DRAIN_TTL)
+        return [int(i) for i in ids]
+    connection.delete(REPLY_DRAINING)
+    # A reply pushed between the LPOP and the DELETE saw the mark and queued nobody.
+    if connection.llen(REPLY_IDS) and connection.set(REPLY_DRAINING, "1", nx=True, ex=DRAIN_TTL):
+        return next_replies(connection, count)
+    return []
+
+
+def _reply_job(q: Queue, inbound_id: int, pipeline=None) -> None:
+    q.enqueue_call(
+        f"{JOBS}.answer_reply", args=(inbound_id,), job_id=reply_job_id(inbound_id),
+        timeout=60, result_ttl=0, failure_ttl=24 * 3600, description=f"reply {inbound_id}",
+        pipeline=pipeline,
+    )  # fmt: skip
+
+
+def lost_replies(connection: redis.Redis, inbound_ids: list[int]) -> int:
+    """Queue a job for each stored reply nobody acted on (its id lost with Redis or with a
+    drainer that died, or its handling failed), unless one is waiting or running; return
+    how many. While ids wait on the list the drainers are still at work (a burst's
+    backlog): they are made sure of, and the stragglers are looked at once they are done."""
+    if connection.llen(REPLY_IDS):
+        if connection.set(REPLY_DRAINING, "1", nx=True, ex=DRAIN_TTL):
+            drainers(connection, DRAINERS)  # the last ones died with the mark's TTL
+        return 0
+    if not inbound_ids:
+        return 0
+    jobs = Job.fetch_many([reply_job_id(i) for i in inbound_ids], connection=connection)
+    q = queue(QueueName.REPLIES, connection)
+    added = 0
+    with connection.pipeline() as pipe:
+        for inbound_id, job in zip(inbound_ids, jobs, strict=True):
+            if job is not None and job.get_status(refresh=False) in ACTIVE:
+                continue
+            _reply_job(q, inbound_id, pipe)
+            added += 1
+        pipe.execute()
+    if added:
+        log.info("queued %d stored replies nobody acted on", added)
+    return added
 
 
 # --- digests and housekeeping -----------------------------------------------------------

@@ -6,6 +6,7 @@ import asyncio
 import os
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, TypeVar
 
 import redis
@@ -17,6 +18,7 @@ from textbank import redis_conn
 from textbank.blasts.sender import Channels
 from textbank.config import Settings
 from textbank.db import make_engine, make_session_factory
+from textbank.replies.handling import ReplyPolicy, policy_from_settings
 
 T = TypeVar("T")
 LEFTOVER_GRACE = 5.0  # seconds a finished job's leftover tasks get to end
@@ -31,6 +33,10 @@ class JobContext:
     redis_url: str
     _loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
     _channels: Channels | None = field(default=None, repr=False)
+
+    @cached_property
+    def reply_policy(self) -> ReplyPolicy:
+        return policy_from_settings(self.settings)
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a job's coroutine on this process's event loop, kept from job to job.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
@@ -32,7 +33,8 @@ from textbank.conversations.reclaim import reclaim_stale
 from textbank.members import uploads
 from textbank.members.editing import run_merge
 from textbank.models import Campaign, CampaignStatus, Channel, DigestSchedule, utcnow
-from textbank.replies.handling import policy_from_settings, reprocess_stored
+from textbank.replies.answers import answer_stored, record_stored_failure
+from textbank.replies.handling import unprocessed
 from textbank.reports.digests import start_digest
 from textbank.twilio.clients import rest_client
 from workers import context
@@ -135,12 +137,58 @@ def sweep_campaigns() -> dict:
     with ctx.sessions.begin() as session:
         online = live.online_users(ctx.redis, utcnow())
         result["reclaimed"] = reclaim_stale(session, utcnow(), online).to_dict()
-    result["replies_reprocessed"] = reprocess_stored(
-        ctx.sessions, policy_from_settings(ctx.settings), utcnow(), ctx.redis
-    )
+    lost = unprocessed(ctx.sessions, utcnow())
+    result["replies_requeued"] = enqueue.lost_replies(ctx.redis, lost)
     if any(result.values()):
         log.info("sweep: %s", result)
     return result
+
+
+def answer_reply(inbound_id: int) -> dict:
+    """Act on one stored reply (the sweep's way for a reply nobody acted on)."""
+    ctx = context.get()
+    done = answer_stored(ctx.sessions, inbound_id, ctx.reply_policy, utcnow(), ctx.redis)
+    if done is not None and done.answer_id is not None:
+        enqueue.released(ctx.redis, done.campaign_id, [done.answer_id])
+    return {"inbound": inbound_id, "done": done is not None}
+
+
+DRAIN_SECONDS = 60  # then a successor goes on: no drainer nears its job timeout
+DRAIN_BATCH = 20
+
+
+def answer_replies() -> dict:
+    """Act on the replies the webhook handed over until none is waiting.
+
+    A keyword's thanks goes out through the pipeline: the texts a batch wrote are released
+    together. One reply failing does not stop the others; it stays unprocessed, and the
+    sweep queues it again.
+    """
+    ctx = context.get()
+    deadline = time.monotonic() + DRAIN_SECONDS
+    done = failed = 0
+    while time.monotonic() < deadline:
+        inbound_ids = enqueue.next_replies(ctx.redis, DRAIN_BATCH)
+        if not inbound_ids:
+            return {"replies": done, "failed": failed}
+        answers: dict[int, list[int]] = {}
+        for inbound_id in inbound_ids:
+            try:
+                result = answer_stored(ctx.sessions, inbound_id, ctx.reply_policy, utcnow(),
+                                       ctx.redis)  # fmt: skip
+            except Exception as exc:
+                log.exception("inbound %s: acting on it failed; the sweep queues it again",
+                              inbound_id)  # fmt: skip
+                record_stored_failure(ctx.sessions, inbound_id, exc)
+                failed += 1
+                continue
+            done += 1
+            if result is not None and result.answer_id is not None:
+                answers.setdefault(result.campaign_id, []).append(result.answer_id)
+        for campaign_id, row_ids in answers.items():
+            enqueue.released(ctx.redis, campaign_id, row_ids)
+    enqueue.drainers(ctx.redis, 1)
+    return {"replies": done, "failed": failed, "more": True}
 
 
 def launch_scheduled(campaign_id: int, when_iso: str) -> dict:

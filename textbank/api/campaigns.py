@@ -16,8 +16,9 @@ from textbank.campaigns.lifecycle import (
     get_campaign,
     set_paused,
 )
-from textbank.campaigns.listing import list_campaigns
+from textbank.campaigns.listing import MAX_PAGE, list_campaigns
 from textbank.models import utcnow
+from textbank.values import whole_number
 from textbank.web import redis_ext, settings
 from textbank.web.database import db
 
@@ -46,13 +47,11 @@ def create():
 def index():
     """Campaigns newest first; filters state, kind, mode; cursor paging with after/limit."""
     args = request.args
-    limit = args.get("limit", "50")
-    if not limit.isdigit():
-        raise ApiError(f"limit must be a number, got {limit!r}", 400)
+    limit = whole_number(args.get("limit", "50"), "limit", 1, MAX_PAGE)
     try:
         page = list_campaigns(
             db(), state=args.get("state") or None, kind=args.get("kind") or None,
-            mode=args.get("mode") or None, limit=int(limit), after=args.get("after") or None,
+            mode=args.get("mode") or None, limit=limit, after=args.get("after") or None,
         )  # fmt: skip
     except CampaignError as exc:
         raise ApiError(str(exc), 400) from exc

@@ -270,3 +270,14 @@ def complete_if_done(session: Session, campaign_id: int, now: datetime) -> bool:
     if done:
         log.info("campaign %s completed", campaign_id)
     return bool(done)
+
+
+def reopen_for_replies(campaign_id: int | None):
+    """The statement that puts a completed campaign back to sending for a text answering
+    a reply (a volunteer's, a keyword's thanks): the pipeline sends only for a campaign
+    that is sending, and completes it again once the text is out."""
+    return (
+        update(Campaign)
+        .where(Campaign.id == campaign_id, Campaign.status == CampaignStatus.COMPLETED)
+        .values(status=CampaignStatus.SENDING, completed_at=None)
+    )

@@ -33,16 +33,19 @@ class CallContext:
 
 def _load(session: Session, call_id: int, attempt: int, sid: str) -> CallContext | None:
     """The call row this request is about, if the request is about its current attempt."""
-    call = session.get(Call, call_id)
-    if call is None or call.attempts != attempt or call.twilio_sid not in (None, sid):
+    # One round trip for the call, its campaign, its member and their local.
+    found = session.execute(
+        select(Call, Campaign, Member, Local.number)
+        .join(Campaign, Campaign.id == Call.campaign_id)
+        .join(Member, Member.id == Call.member_id)
+        .outerjoin(Local, Local.id == Member.local_id)
+        .where(Call.id == call_id)
+    ).first()
+    if found is None or found[0].attempts != attempt or found[0].twilio_sid not in (None, sid):
         log.warning("call %s: request for call row %s attempt %s, not current", sid, call_id,
                     attempt)  # fmt: skip
         return None
-    campaign = session.get(Campaign, call.campaign_id)
-    member = session.get(Member, call.member_id)
-    if campaign is None or member is None:
-        return None
-    local = session.scalar(select(Local.number).where(Local.id == member.local_id))
+    call, campaign, member, local = found
     return CallContext(call, campaign, member, local)
 
 

@@ -16,6 +16,7 @@ from textbank.engagement.marks import Step, mark
 from textbank.models import Call, Campaign, Member, table
 from textbank.twilio.codes import (
     CALL_ENDED,
+    CALL_RANK,
     CALL_RETRYABLE,
     MACHINE_ANSWERS,
     TWILIO_CALL_STATUS,
@@ -55,7 +56,7 @@ def apply_event(session: Session, event: CallEvent, now: datetime) -> Applied:
         return Applied(False, False)
     row = session.execute(
         select(C.c.id, C.c.member_id, C.c.campaign_id, C.c.attempts, C.c.twilio_sid,
-               C.c.placements).where(C.c.id == event.call_id)
+               C.c.placements, C.c.status, C.c.answered_by).where(C.c.id == event.call_id)
     ).first()  # fmt: skip
     if row is None or row.attempts != event.attempt or row.attempts == 0:
         log.warning("call %s: callback for call row %s attempt %s, which is not current",
@@ -65,9 +66,18 @@ def apply_event(session: Session, event: CallEvent, now: datetime) -> Applied:
         log.warning("call row %s: callback from %s, but the attempt is %s", row.id, event.sid,
                     row.twilio_sid)  # fmt: skip
         return Applied(False, False)
-    learnt = learn_sid(session, row.id, event.attempt, event.sid, now)
-    placements = row.placements + (1 if learnt else 0)
     ended = status in CALL_ENDED
+    if (
+        row.twilio_sid == event.sid
+        and CALL_RANK.get(CallStatus(row.status), 0) >= CALL_RANK[status]
+        and (not event.answered_by or row.answered_by is not None)
+    ):
+        # Old news (the "initiated" after the worker recorded the call, the answer URL's
+        # "in-progress" after the "answered" callback, a repeat): nothing to write. Ranks
+        # only rise, so what was read cannot be overtaken by this event.
+        return Applied(False, ended)
+    learnt = row.twilio_sid is None and learn_sid(session, row.id, event.attempt, event.sid, now)
+    placements = row.placements + (1 if learnt else 0)
     values: dict = {"status": status, "twilio_status": event.twilio_status, "updated_at": now}
     if event.answered_by:
         values["answered_by"] = func.coalesce(C.c.answered_by, event.answered_by)

@@ -29,12 +29,13 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from textbank.calls.launch import BUCKET
+from textbank.calls.pacing import slot_name
 from textbank.compliance.quiet_hours import SendWindow, WindowCheck, check
 from textbank.db import among, dialect_name
 from textbank.engagement.marks import Step, mark
 from textbank.members.phones import time_zones
 from textbank.models import Call, CallOptOut, Campaign, CampaignStatus, Channel, Member, table
-from textbank.twilio.codes import CALL_UNFINISHED, CALL_WAITING, CallStatus
+from textbank.twilio.codes import CALL_LIVE, CALL_UNFINISHED, CALL_WAITING, CallStatus
 
 log = logging.getLogger(__name__)
 C = table(Call)
@@ -220,6 +221,23 @@ def skip(session: Session, row: Claimed, now: datetime) -> None:
         .values(status=CallStatus.SKIPPED, error_message="opted out while the campaign ran",
                 updated_at=now)
     )  # fmt: skip
+
+
+def attempts_not_over(session: Session) -> tuple[list[str], list[str]]:
+    """The slot names of every call attempt not over: (placed and in progress, ringing or
+    initiated; still placing with no call known yet). What the live-call cap counts."""
+    voice = select(Campaign.id).where(Campaign.channel == Channel.VOICE,
+                                      Campaign.status != CampaignStatus.COMPLETED)  # fmt: skip
+    rows = session.execute(
+        select(C.c.id, C.c.attempts, C.c.status, C.c.twilio_sid).where(
+            C.c.campaign_id.in_(voice), C.c.status.in_(CALL_LIVE))
+    ).all()  # fmt: skip
+    live: list[str] = []
+    placing: list[str] = []
+    for row in rows:
+        unplaced = row.status == CallStatus.PLACING and row.twilio_sid is None
+        (placing if unplaced else live).append(slot_name(row.id, row.attempts))
+    return live, placing
 
 
 def due_buckets(session: Session, campaign_id: int, now: datetime) -> list[int]:

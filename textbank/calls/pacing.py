@@ -3,25 +3,66 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 
 from textbank.blasts.ratelimit import AsyncTokenBucket
 
+log = logging.getLogger(__name__)
+
 # Members are "<call row id>:<attempt>", scored by when the slot lapses: a slot whose
 # ending callback was lost frees itself rather than holding the cap down for ever.
+# KEYS: the set, its "built" marker, the attempts rebuilt while placing (see _REBUILD).
+# Returns 1 (taken), 0 (the cap is full) or -1: the marker is gone (Redis restarted or was
+# flushed), so the set no longer knows the calls in progress and must be rebuilt first.
 _TAKE = """
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  return -1
+end
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if redis.call('ZSCORE', KEYS[1], ARGV[3]) then
-  return 1
+  if redis.call('SREM', KEYS[3], ARGV[3]) == 0 then
+    return 1
+  end
+  -- Rebuilt from a row still placing, and its worker is asking: the call was not made yet.
+  redis.call('ZREM', KEYS[1], ARGV[3])
 end
 if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
   redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
   return 1
 end
 return 0
+"""
+# The set again from the database, once (whoever gets here first): every attempt not over.
+# A row still placing may be a create in flight (it holds its slot, released by its
+# callback like any other) or a row its worker has not placed yet (that worker's next take
+# finds it in KEYS[3] and takes a slot for real): counting both keeps the cap.
+# ARGV: slot seconds, then "live" names, an empty string, then "placing" names.
+_REBUILD = """
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  return 0
+end
+local clock = redis.call('TIME')
+local lapse = tonumber(clock[1]) + tonumber(ARGV[1])
+redis.call('DEL', KEYS[1], KEYS[3])
+local placing = false
+for i = 2, #ARGV do
+  if ARGV[i] == '' then
+    placing = true
+  else
+    redis.call('ZADD', KEYS[1], lapse, ARGV[i])
+    if placing then
+      redis.call('SADD', KEYS[3], ARGV[i])
+    end
+  end
+end
+redis.call('EXPIRE', KEYS[3], ARGV[1])
+redis.call('SET', KEYS[2], '1')
+return 1
 """
 LIVE_KEY = "textbank:calls:live"
 # Longest a call can hold a slot without its ending callback: ring time plus a long menu
@@ -82,17 +123,39 @@ class CallPace:
             self._tokens -= 1
 
 
-class LiveCalls:
-    """A cap on calls in progress across every worker (Twilio's concurrent-call limit)."""
+# What the cap's set is rebuilt from: (attempts in progress, attempts still placing).
+LiveSource = Callable[[], Awaitable[tuple[list[str], list[str]]]]
 
-    def __init__(self, client: aioredis.Redis, cap: int, key: str = LIVE_KEY) -> None:
+
+class LiveCalls:
+    """A cap on calls in progress across every worker (Twilio's concurrent-call limit).
+
+    The set lives in Redis; if Redis loses it (a restart without persistence, a flush) the
+    next take rebuilds it from `source` (the database's calls not yet over) before
+    anything else is placed, so the calls already in progress still count.
+    """
+
+    def __init__(
+        self, client: aioredis.Redis, cap: int, source: LiveSource, key: str = LIVE_KEY
+    ) -> None:
         self._script = client.register_script(_TAKE)
+        self._rebuild = client.register_script(_REBUILD)
         self._client = client
+        self._source = source
         self.cap = cap
         self.key = key
+        self.keys = [key, f"{key}:built", f"{key}:placing"]
 
     async def try_take(self, name: str, seconds: float = SLOT_SECONDS) -> bool:
-        return bool(await self._script(keys=[self.key], args=[self.cap, seconds, name]))
+        for _ in range(3):
+            taken = await self._script(keys=self.keys, args=[self.cap, seconds, name])
+            if taken != -1:
+                return bool(taken)
+            live, placing = await self._source()
+            if await self._rebuild(keys=self.keys, args=[SLOT_SECONDS, *live, "", *placing]):
+                log.warning("live-call set rebuilt from the database: %d calls in progress, "
+                            "%d placing", len(live), len(placing))  # fmt: skip
+        return False  # the set keeps vanishing: place nothing until it holds
 
     async def release(self, name: str) -> None:
         await self._client.zrem(self.key, name)

@@ -124,6 +124,18 @@ async def place_one(
     client, row: Claimed, opts: CallOptions, gates: Gates, deadline: float
 ) -> Result:
     """Place one attempt's call once at most: a 429 is retried, anything unclear is left."""
+    result = await _place_one(client, row, opts, gates, deadline)
+    if result.kind in ("skipped", "given_back"):
+        # No call: its slot goes, whether taken here or rebuilt from the database while the
+        # row waited (nobody asks for that attempt's slot again).
+        with contextlib.suppress(redis.RedisError):
+            await gates.live.release(slot_name(row.id, row.attempt))
+    return result
+
+
+async def _place_one(
+    client, row: Claimed, opts: CallOptions, gates: Gates, deadline: float
+) -> Result:
     slot = slot_name(row.id, row.attempt)
     last = ""
     for attempt in range(opts.max_tries):
@@ -229,8 +241,14 @@ async def place_bucket(
         OptOutWatch(aredis, since=since) as everywhere,
         OptOutWatch(aredis, since=since, key=RECENT_CALL_OPT_OUTS) as no_calls,
     ):
-        gates = Gates(call_bucket(aredis, opts.from_number, opts.rate),
-                      LiveCalls(aredis, opts.concurrency), (everywhere, no_calls))  # fmt: skip
+
+        def not_over() -> tuple[list[str], list[str]]:
+            with sessions() as session:
+                return outbox.attempts_not_over(session)
+
+        live = LiveCalls(aredis, opts.concurrency, lambda: asyncio.to_thread(not_over))
+        gates = Gates(call_bucket(aredis, opts.from_number, opts.rate), live,
+                      (everywhere, no_calls))  # fmt: skip
         with contextlib.suppress(redis.RedisError):  # without Redis nothing is placed anyway
             await gates.bucket.start()
         beat_key = alive_key(campaign_id, bucket)

@@ -2,43 +2,29 @@
 
 from __future__ import annotations
 
-from sqlalchemy import distinct, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from textbank.models import Call, CallOptOut, Campaign, Member, Outcome, OutcomeSource, table
+from textbank.models import Call, CallOptOut, Campaign, Member, table
+from textbank.reports.calls import call_measures_by, empty
 from textbank.twilio.codes import CALL_LIVE, CALL_UNFINISHED, CallStatus
 
 C = table(Call)
 
 
+# The contract's names for the report's call measures (GET .../stats "calls").
+_STATS_NAMES = {
+    "calls_placed": "placed", "calls_answered": "answered", "voicemails": "voicemail",
+    "calls_pressed": "pressed", "calls_opted_out": "opted_out", "calls_no_answer": "no_answer",
+    "calls_busy": "busy", "calls_failed": "failed", "call_minutes": "minutes",
+}  # fmt: skip
+
+
 def call_measures(session: Session, campaign_id: int) -> dict:
     """placed, answered (by a person), voicemail, pressed (per outcome), opted_out, no_answer,
-    busy, failed, minutes: what happened on this campaign's calls."""
-    row = session.execute(
-        select(
-            func.coalesce(func.sum(C.c.placements), 0),
-            func.count().filter(C.c.answered_at.is_not(None), C.c.voicemail_at.is_(None)),
-            func.count(C.c.voicemail_at),
-            func.count().filter(C.c.digits == "9"),
-            func.count().filter(C.c.status == CallStatus.NO_ANSWER),
-            func.count().filter(C.c.status == CallStatus.BUSY),
-            func.count().filter(C.c.status == CallStatus.FAILED),
-            func.coalesce(func.sum(C.c.seconds), 0),
-        ).where(C.c.campaign_id == campaign_id)
-    ).one()
-    pressed = dict(
-        session.execute(
-            select(Outcome.name, func.count(distinct(Outcome.member_id)))
-            .where(Outcome.campaign_id == campaign_id, Outcome.source == OutcomeSource.VOICE)
-            .group_by(Outcome.name)
-        ).all()
-    )
-    placed, answered, voicemail, opted_out, no_answer, busy, failed, seconds = row
-    return {
-        "placed": int(placed), "answered": answered, "voicemail": voicemail,
-        "pressed": pressed, "opted_out": opted_out, "no_answer": no_answer, "busy": busy,
-        "failed": failed, "minutes": round(int(seconds) / 60, 1),
-    }  # fmt: skip
+    busy, failed, minutes: the report's call measures (reports/calls.py) for one campaign."""
+    measures = call_measures_by(session, "campaign", campaign_id).get(campaign_id) or empty()
+    return {name: measures[key] for key, name in _STATS_NAMES.items()}
 
 
 def call_progress(session: Session, campaign_id: int) -> tuple[int, int]:
@@ -79,6 +65,7 @@ def voice_campaign_stats(session: Session, campaign: Campaign) -> dict:
     c = lambda *statuses: sum(counts.get(s, 0) for s in statuses)  # noqa: E731
     return {
         "status": campaign.status,
+        "members": sum(counts.values()),  # as in the report: the calls its launch wrote
         "audience": sum(counts.values())
         + campaign.skipped_opted_out
         + campaign.skipped_invalid

@@ -26,6 +26,7 @@ from textbank.models import (
     InboundMessage,
     OutboundMessage,
     Outcome,
+    is_first_text,
 )
 from textbank.replies.keywords import fold
 from textbank.reports.measures import CONVERSATIONAL, campaign_opt_outs
@@ -94,7 +95,7 @@ def validate_campaign(data: Mapping, org_name: str = "textbank") -> dict:
     for word, outcome in _text_map(data.get("keywords"), "keywords").items():
         key = fold(str(word))
         if not key:
-            raise CampaignError(f"keyword {word!r} has no letters or digits")
+            raise CampaignError(f"keywords: {word!r} has no letters or digits")
         if not isinstance(outcome, str) or not _OUTCOME_RE.match(outcome):
             raise CampaignError(
                 f"keywords.{word}: the outcome must be a name like pledged_to_vote, got {outcome!r}"
@@ -236,7 +237,7 @@ def status_counts(
     """Rows of the campaign per status; only the statuses `among` when given."""
     # First texts only: a volunteer's replies in a conversation are not the audience.
     query = select(OutboundMessage.status, func.count()).where(
-        OutboundMessage.campaign_id == campaign_id, OutboundMessage.conversation_id.is_(None)
+        OutboundMessage.campaign_id == campaign_id, is_first_text(OutboundMessage)
     )
     if among is not None:
         query = query.where(OutboundMessage.status.in_(among))
@@ -286,7 +287,8 @@ def campaign_stats(session: Session, campaign: Campaign) -> dict:
     """The contract's stats: where every member of the blast stands."""
     counts = message_counts(session, [campaign.id])[campaign.id]
     if campaign.channel == Channel.VOICE:
-        return {**reply_stats(session, campaign), **voice_campaign_stats(session, campaign)}
+        return {**reply_stats(session, campaign), **voice_campaign_stats(session, campaign),
+                "snapshot": snapshot_progress(campaign)}  # fmt: skip
     return {
         "status": campaign.status,
         "audience": counts.total

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from textbank.campaigns.counts import MessageCounts, message_counts
 from textbank.campaigns.lifecycle import CampaignError, describe_audience
 from textbank.models import Campaign, CampaignKind, CampaignStatus, Conversation, ConversationStatus
+from textbank.values import cursor
 
 MAX_PAGE = 200
 
@@ -162,9 +163,7 @@ def list_campaigns(
         elif mode != "blast":
             query = query.where(Campaign.id.is_(None))
     if after:
-        if not after.isdigit():
-            raise CampaignError(f"after is not a cursor this API returned: {after!r}")
-        query = query.where(Campaign.id < int(after))
+        query = query.where(Campaign.id < cursor(after))
     rows = list(session.scalars(query.order_by(Campaign.id.desc()).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]

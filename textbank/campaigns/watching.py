@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from textbank.campaigns.audience import audience_filter, changed_since, not_yet_reached
 from textbank.campaigns.lifecycle import campaign_stats
 from textbank.campaigns.listing import CampaignState, replies_waiting, state_of
-from textbank.models import Campaign, CampaignStatus, OutboundMessage, utcnow
+from textbank.models import Campaign, CampaignStatus, Channel, OutboundMessage, utcnow
 from textbank.twilio.codes import MessageStatus, error_meaning
 
 OUT = OutboundMessage
@@ -89,6 +89,8 @@ def is_changing(campaign: Campaign, state: str, stats: dict, now: datetime) -> b
         return True
     if stats["queued"]:
         return True
+    if campaign.channel == Channel.VOICE:
+        return False  # a call's end is its last news: no receipts to wait for
     awaiting = stats["sent"] - stats["delivered"] - stats["failed"]
     finished = campaign.completed_at
     return awaiting > 0 and finished is not None and now - finished < RECEIPTS_WAIT

@@ -6,6 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from textbank.conversations import inbox, live, supervision
 from textbank.models import utcnow
+from textbank.values import optional_id
 from textbank.web import redis_ext
 from textbank.web.auth import MANAGERS, login_required, secure_headers
 from textbank.web.database import db
@@ -35,8 +36,7 @@ def index():
 
 
 def _user_id(name: str) -> int | None:
-    value = request.form.get(name, "")
-    return int(value) if value.isdigit() else None
+    return optional_id(request.form.get(name, ""), name)
 
 
 @bp.post("/release")

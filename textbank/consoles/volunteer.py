@@ -23,6 +23,7 @@ from textbank.members.fields import FieldError, normalize_language
 from textbank.models import utcnow
 from textbank.replies import confirmations
 from textbank.replies.handling import policy_from_settings
+from textbank.values import BadValue, record_id, whole_number
 from textbank.web import redis_ext, settings
 from textbank.web.auth import login_required, secure_headers
 from textbank.web.database import db
@@ -137,10 +138,11 @@ def texting(campaign_id: int):
 def send(campaign_id: int):
     user, session = me(), db()
     row_id = request.form.get("row", "")
-    if not row_id.isdigit():
+    if not row_id:
         return "row is required", 400
+    row = record_id(row_id, "row")
     try:
-        sent = batches.send_first(session, user.id, int(row_id), settings().send_window, utcnow())
+        sent = batches.send_first(session, user.id, row, settings().send_window, utcnow())
     except LookupError:
         abort(404)
     session.commit()
@@ -264,9 +266,11 @@ def survey(conversation_id: int):
     c = _conversation(conversation_id)
     answer = request.form.get("answer", "")
     try:
-        if not answer.isdigit():
-            raise threads.ThreadError("pick one of the survey's answers")
-        name, nxt = threads.survey_next(session, c, int(answer))
+        try:
+            index = whole_number(answer, "answer", 0, 100)
+        except BadValue as exc:
+            raise threads.ThreadError("pick one of the survey's answers") from exc
+        name, nxt = threads.survey_next(session, c, index)
         threads.take(session, user, c, utcnow())
         threads.record(session, user, c, name, utcnow())
     except threads.ThreadError as exc:

@@ -19,6 +19,7 @@ from textbank.models import (
     Member,
     User,
 )
+from textbank.values import BadValue, optional_id, record_id
 
 MAX_LIMIT = 200
 
@@ -41,12 +42,10 @@ class InboxFilter:
     @classmethod
     def from_args(cls, args) -> InboxFilter:
         def number(name: str) -> int | None:
-            value = args.get(name)
-            if value in (None, ""):
-                return None
-            if not str(value).isdigit():
-                raise InboxArgsError(f"{name} must be a whole number, got {value!r}")
-            return int(value)
+            try:
+                return optional_id(args.get(name), name)
+            except BadValue as exc:
+                raise InboxArgsError(str(exc)) from exc
 
         f = cls(campaign_id=number("campaign"), after=number("after"))
         limit = number("limit")
@@ -59,8 +58,11 @@ class InboxFilter:
             raise InboxArgsError(f"status must be open, closed or waiting, got {status!r}")
         f.status = status
         assigned = args.get("assigned") or None
-        if assigned not in (None, "me", "none", "any") and not str(assigned).isdigit():
-            raise InboxArgsError(f"assigned must be me, none, any or a user id, got {assigned!r}")
+        if assigned not in (None, "me", "none", "any"):
+            try:
+                record_id(assigned, "assigned")
+            except BadValue as exc:
+                raise InboxArgsError(f"assigned must be me, none, any or a user id: {exc}") from exc
         f.assigned = assigned
         if args.get("language"):
             try:

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, bindparam, select, update
 
 from textbank.conversations import live
 from textbank.conversations.sql import CONV, OUT
+from textbank.models import is_first_text
 
 # The conversation's holder, and the volunteer who sent this member the campaign's first text.
 _OWNERS = select(
@@ -18,7 +19,7 @@ _OWNERS = select(
     .where(
         OUT.c.campaign_id == CONV.c.campaign_id,
         OUT.c.member_id == CONV.c.member_id,
-        OUT.c.conversation_id.is_(None),
+        is_first_text(OUT),
     )
     .scalar_subquery()
     .label("texter"),

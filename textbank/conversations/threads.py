@@ -11,6 +11,7 @@ import redis
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from textbank.blasts.outbox import reopen_for_replies
 from textbank.campaigns.p2p import canned_text, outcomes_of
 from textbank.campaigns.rendering import measure, render
 from textbank.compliance.optouts import opt_out
@@ -19,7 +20,6 @@ from textbank.db import upsert
 from textbank.engagement.outcomes import record_outcome
 from textbank.models import (
     Campaign,
-    CampaignStatus,
     Conversation,
     ConversationStatus,
     InboundMessage,
@@ -241,13 +241,8 @@ def reply(
     c.answered_at = now
     if c.volunteer_id is None:
         c.volunteer_id, c.assigned_at = user.id, now
-    # The pipeline sends only for a campaign that is sending: a finished blast's
-    # conversations go on, so the campaign goes back to sending until this text is out.
-    session.execute(
-        update(Campaign)
-        .where(Campaign.id == c.campaign_id, Campaign.status == CampaignStatus.COMPLETED)
-        .values(status=CampaignStatus.SENDING, completed_at=None)
-    )
+    # A finished blast's conversations go on: sending again until this text is out.
+    session.execute(reopen_for_replies(c.campaign_id))
     log.info("conversation %s: volunteer %s replied (message %s)", c.id, user.id, row_id)
     return row_id
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from textbank.db import Executor, dialect_name, upsert
 from textbank.engagement.marks import Step, mark_member
 from textbank.models import VOLUNTEER_OUTCOME, Campaign, Member, Outcome, OutcomeSource, table
+from textbank.values import record_id
 
 OUTCOMES = table(Outcome)
 
@@ -98,10 +99,11 @@ def record_from_api(session: Session, member_id: int, data: object, now: datetim
     if session.get(Member, member_id) is None:
         raise LookupError(f"no member {member_id}")
     campaign_id = data.get("campaign_id")
-    if campaign_id is not None and (
-        not isinstance(campaign_id, int) or session.get(Campaign, campaign_id) is None
-    ):
-        raise OutcomeError(f"no campaign {campaign_id}")
+    if campaign_id is not None:
+        # `true` is no campaign id (Python would take it for campaign 1).
+        campaign_id = record_id(campaign_id, "campaign_id")
+        if session.get(Campaign, campaign_id) is None:
+            raise OutcomeError(f"campaign_id: no campaign {campaign_id}")
     try:
         source = OutcomeSource(data.get("source", OutcomeSource.API))
     except ValueError as exc:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from textbank.members.fields import FieldError, normalize_local
 from textbank.members.phones import InvalidPhone, to_e164
 from textbank.models import Local, Member
+from textbank.values import cursor
 
 MAX_PAGE = 1000
 
@@ -51,9 +52,7 @@ def list_members(
         raise FieldError(f"limit must be between 1 and {MAX_PAGE}")
     query = select(Member).order_by(Member.id).limit(limit + 1)
     if after:
-        if not after.isdigit():
-            raise FieldError(f"after is not a cursor this API returned: {after!r}")
-        query = query.where(Member.id > int(after))
+        query = query.where(Member.id > cursor(after))
     if local:
         query = query.join(Local, Member.local_id == Local.id).where(
             Local.number == normalize_local(local)

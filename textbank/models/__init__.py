@@ -11,6 +11,7 @@ from textbank.models.campaign import (
     Channel,
     DigestSchedule,
     OutboundMessage,
+    is_first_text,
 )
 from textbank.models.member import Local, Member, MemberCount, MemberTag, OptOutSource
 from textbank.models.people import (
@@ -75,6 +76,7 @@ __all__ = [
     "UploadKind",
     "UploadStatus",
     "User",
+    "is_first_text",
     "table",
     "utcnow",
 ]

@@ -5,11 +5,25 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, false, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ColumnElement,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    and_,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from textbank.models.base import Base, UTCDateTime, utcnow
 from textbank.twilio.codes import MessageStatus
+
+# The rows of outbound_messages that are a campaign's first texts, in SQL (see is_first_text).
+FIRST_TEXT = "conversation_id IS NULL AND inbound_message_id IS NULL"
 
 
 class CampaignKind(StrEnum):
@@ -131,14 +145,14 @@ class OutboundMessage(Base):
         Index("ix_outbound_messages_campaign_status", "campaign_id", "status", "id"),
         Index("ix_outbound_messages_member_created", "member_id", "created_at"),
         # A campaign's first text to a member is unique; a volunteer's replies in a
-        # conversation are rows of their own (conversation_id set).
+        # conversation and a keyword's thanks are rows of their own (see FIRST_TEXT).
         Index(
             "uq_outbound_messages_first_text",
             "campaign_id",
             "member_id",
             unique=True,
-            postgresql_where=text("conversation_id IS NULL"),
-            sqlite_where=text("conversation_id IS NULL"),
+            postgresql_where=text(FIRST_TEXT),
+            sqlite_where=text(FIRST_TEXT),
         ),
         # P2P: the pool of first texts no volunteer holds yet, by language.
         Index(
@@ -198,6 +212,17 @@ class OutboundMessage(Base):
     )
     # The browser's key for one press of Reply: a double press writes one row.
     request_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # The member's reply this text answers (a keyword's thanks): one answer per reply.
+    inbound_message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("inbound_messages.id", ondelete="CASCADE"), unique=True
+    )
     # A compliance text (the confirmation of an opt-out a volunteer recorded) goes to a
     # member who is opted out: the one text the opt-out list lets through, once.
     compliance: Mapped[bool] = mapped_column(default=False, server_default=false())
+
+
+def is_first_text(t) -> ColumnElement[bool]:
+    """A campaign's own text to a member (its audience), on the table or class `t`: not a
+    volunteer's reply in a conversation, not the answer to a member's reply."""
+    cols = getattr(t, "c", t)  # a Table's columns, or a mapped class's attributes
+    return and_(cols.conversation_id.is_(None), cols.inbound_message_id.is_(None))

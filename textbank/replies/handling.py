@@ -71,6 +71,7 @@ class Decision:
     outcome: str | None = None
     keyword: str | None = None
     conversation_id: int | None = None
+    campaign_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -109,9 +110,14 @@ def receive(
     return Received(inbound_id, params.get("Body", ""), params, phone, sender)
 
 
-def load_received(conn: Connection, inbound_id: int, policy: ReplyPolicy, now: datetime):
-    """A reply stored earlier, read back for another try."""
-    message = conn.execute(rs.READ_STORED, {"id": inbound_id}).one()
+def load_received(
+    conn: Connection, inbound_id: int, policy: ReplyPolicy, now: datetime, claim: bool = False
+) -> Received | None:
+    """A reply stored earlier, read back to act on; with claim, locked for this transaction
+    (None while another transaction holds it, or if there is no such reply)."""
+    message = conn.execute(rs.CLAIM_STORED if claim else rs.READ_STORED, {"id": inbound_id}).first()
+    if message is None:
+        return None
     phone = sender_phone(message.from_phone)
     sender = rs.look_up(conn, phone, now - policy.attribution_window)
     done_as = Classification(message.classification) if message.processed_at else None
@@ -191,6 +197,20 @@ def _confirm(conn: Connection, policy: ReplyPolicy, kind: str, language: str | N
 def _stats(conn: Connection, local: str) -> str:
     with Session(bind=conn) as session:  # joins this transaction; the report reads through it
         return local_stats_text(session, local)
+
+
+def answered_in_request(body: str, policy: ReplyPolicy) -> bool:
+    """Whether a reply's answer must be the webhook's own TwiML: STOP, START, HELP and STATS.
+
+    A confirmation goes to a phone that just opted out, and HELP answers whoever asks,
+    opted out or not; the send pipeline texts neither. So these few are acted on before
+    Twilio is answered, which also makes a STOP stop the very next send. Reading the words
+    costs microseconds; everything else is left to the worker.
+    """
+    reading = kw.Reading.of(body)
+    return kw.is_opt_out(reading, policy.opt_out_phrases) or kw.whole_word(
+        reading, kw.OPT_IN_WORDS | kw.HELP_WORDS | kw.STATS_WORDS
+    )
 
 
 def _read(
@@ -283,39 +303,40 @@ def process_inbound(
             steps=steps, now=now, conversation=kind == Classification.CONVERSATION,
             outcome=(decision.outcome, OutcomeSource.SMS_KEYWORD) if decision.outcome else None,
         )  # fmt: skip
-    if decision.conversation_id is not None:  # to its volunteer's console, or the pool's
-        reply_arrived(conn, client, decision.conversation_id, received.id, now)
+    decision.campaign_id = campaign.id if campaign else None
     if decision.outcome and not created:
         decision.reply = None  # recorded already: answered the first time only
-    member_id, campaign_id = member["id"] if member else None, campaign.id if campaign else None
-    log.info("inbound %s (member %s, campaign %s): %s", received.id, member_id, campaign_id,
-             kind.value)  # fmt: skip
+    member_id = member["id"] if member else None
+    log.info("inbound %s (member %s, campaign %s): %s", received.id, member_id,
+             decision.campaign_id, kind.value)  # fmt: skip
     return decision
 
 
-def reprocess_stored(
-    sessions, policy: ReplyPolicy, now: datetime, client: redis.Redis | None,
-    older_than: timedelta = timedelta(seconds=30), limit: int = 500,
-) -> int:  # fmt: skip
-    """Act on replies whose first processing failed; they were stored, so none is lost."""
+def push(
+    conn: Connection, client: redis.Redis | None, decision: Decision, inbound_id: int,
+    now: datetime,
+) -> None:  # fmt: skip
+    """A reply that opened or continued a conversation, to its volunteer's console or the
+    pool's: once its writes are committed, so the console reads what it is told of."""
+    if decision.conversation_id is not None:
+        reply_arrived(conn, client, decision.conversation_id, inbound_id, now)
+
+
+def unprocessed(
+    sessions, now: datetime, older_than: timedelta = timedelta(seconds=30), limit: int = 500
+) -> list[int]:
+    """Stored replies nobody has acted on for a while: their job was never queued (the web
+    process died between storing and queueing, Redis was down) or it failed. The partial
+    index on processed_at IS NULL keeps this cheap however many replies there are."""
     with sessions() as session:
-        ids = session.scalars(
-            select(InboundMessage.id)
-            .where(
-                InboundMessage.processed_at.is_(None), InboundMessage.created_at < now - older_than
+        return list(
+            session.scalars(
+                select(InboundMessage.id)
+                .where(
+                    InboundMessage.processed_at.is_(None),
+                    InboundMessage.created_at < now - older_than,
+                )
+                .order_by(InboundMessage.id)
+                .limit(limit)
             )
-            .order_by(InboundMessage.id)
-            .limit(limit)
-        ).all()
-    done = 0
-    for inbound_id in ids:
-        try:
-            with sessions.begin() as session:
-                conn = session.connection()
-                process_inbound(conn, load_received(conn, inbound_id, policy, now), policy, now,
-                                client)  # fmt: skip
-            done += 1
-        except Exception:
-            # One bad message must not stop the others; it stays unprocessed for next time.
-            log.exception("inbound %s: reprocessing failed", inbound_id)
-    return done
+        )

@@ -55,6 +55,9 @@ CONTACT, SUPP = table(Contact), table(Suppression)
 READ_STORED = select(
     IN.c.id, IN.c.from_phone, IN.c.body, IN.c.params, IN.c.processed_at, IN.c.classification
 ).where(IN.c.id == bindparam("id"))
+# The worker's read: a reply another worker (or the sweep's) is acting on right now is
+# skipped, not done twice; SQLite, which has one writer at a time, ignores the lock.
+CLAIM_STORED = READ_STORED.with_for_update(skip_locked=True)
 
 
 @cache
@@ -143,6 +146,36 @@ class _OnDriver:
         return driver.execute(self.sql, {**self.fixed, **values}).fetchone()
 
 
+def storable(form: Mapping[str, str]) -> dict[str, str]:
+    """Twilio's parameters as they can be kept: PostgreSQL text holds no NUL byte, and a
+    signed reply carrying one is still the member's reply (U+FFFD stands in for it)."""
+    return {k.replace("\x00", "\ufffd"): v.replace("\x00", "\ufffd") for k, v in form.items()}
+
+
+def _store_values(params: Mapping[str, str], now: datetime) -> dict:
+    return {"sid": params["MessageSid"], "from_phone": params.get("From", ""),
+            "to_phone": params.get("To"), "body": params.get("Body", ""),
+            "params": dict(params), "now": now}  # fmt: skip
+
+
+@cache
+def _store_on_driver() -> _OnDriver:
+    return _OnDriver(_store("postgresql"))
+
+
+def store(conn: Connection, params: Mapping[str, str], now: datetime) -> int | None:
+    """Keep a reply, one statement: its id, or None when Twilio is retrying one we have.
+
+    Autocommitted on PostgreSQL (the caller commits on SQLite): the reply is kept before
+    Twilio is answered, and the worker does the rest.
+    """
+    values = _store_values(params, now)
+    if conn.dialect.name != "postgresql":
+        return conn.execute(_store(conn.dialect.name), values).scalar()
+    row = _store_on_driver().one(conn, {**values, "params": Json(values["params"])})
+    return None if row is None else row[0]
+
+
 @cache
 def _store_and_look_up() -> _OnDriver:
     """PostgreSQL: store the reply and read its sender in one statement."""
@@ -164,9 +197,7 @@ def store_and_look_up(
     Autocommitted on PostgreSQL (the caller commits on SQLite): the reply is kept before
     anything is done about it.
     """
-    values = {"sid": params["MessageSid"], "from_phone": params.get("From", ""),
-              "to_phone": params.get("To"), "body": params.get("Body", ""),
-              "params": dict(params), "now": now, "phone": phone, "since": since}  # fmt: skip
+    values = {**_store_values(params, now), "phone": phone, "since": since}
     if conn.dialect.name != "postgresql":
         inbound_id = conn.execute(_store(conn.dialect.name), values).scalar()
         return None if inbound_id is None else (inbound_id, look_up(conn, phone, since))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from textbank.models import VOLUNTEER_OUTCOME, Call, Campaign, Local, Member, Outcome, OutcomeSource
@@ -94,38 +94,62 @@ def add_up(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return total
 
 
+def _in_range(column: Any, since: Any, until: Any) -> list[ColumnElement]:
+    return [c for c in (column >= since if since else None,
+                        column < until if until else None) if c is not None]  # fmt: skip
+
+
 def voice_campaign_measures(session: Session, f: Any, skip: set) -> list[tuple[Campaign, dict]]:
-    """The report's measures for voice campaigns, from their calls and outcomes."""
+    """The report's measures for voice campaigns, from their calls and outcomes, counted as
+    texts are: called is texted, reached (a person or a recorder) delivered, a call failed
+    for good failed; within the filter's local and, for each, when it happened."""
+    since, until = f.since, f.until
+    local_number = f.local_number()
+
+    def n(*where: ColumnElement) -> ColumnElement:
+        return func.count().filter(and_(*where))
+
     query = (
         select(
             C.campaign_id,
             func.count(),
-            func.count().filter(C.placements > 0),
-            func.count().filter(C.answered_at.is_not(None) | C.voicemail_at.is_not(None)),
-            func.count().filter(C.status == CallStatus.FAILED),
-            func.count().filter(M.opted_out_at.is_not(None)),
+            n(C.placements > 0, *_in_range(C.placed_at, since, until)),
+            n(or_(and_(C.answered_at.is_not(None), *_in_range(C.answered_at, since, until)),
+                  and_(C.voicemail_at.is_not(None), *_in_range(C.voicemail_at, since, until)))),
+            n(C.status == CallStatus.FAILED, *_in_range(C.ended_at, since, until)),
+            n(M.opted_out_at.is_not(None), *_in_range(M.opted_out_at, since, until)),
         )
         .join(M, M.id == C.member_id)
         .group_by(C.campaign_id)
+    )  # fmt: skip
+    named_query = (
+        select(OC.campaign_id, OC.name, func.count(func.distinct(OC.member_id)))
+        .join(M, M.id == OC.member_id)
+        .where(*_in_range(OC.created_at, since, until))
+        .group_by(OC.campaign_id, OC.name)
     )
     if f.campaign_id is not None:
         query = query.where(C.campaign_id == f.campaign_id)
+    if local_number is not None:
+        local = select(Local.id).where(Local.number == local_number).scalar_subquery()
+        query = query.where(M.local_id == local)
+        named_query = named_query.where(M.local_id == local)
     found = {row[0]: row[1:] for row in session.execute(query) if row[0] not in skip}
     if not found:
         return []
-    named = session.execute(
-        select(OC.campaign_id, OC.name, func.count(func.distinct(OC.member_id)))
-        .where(OC.campaign_id.in_(list(found)))
-        .group_by(OC.campaign_id, OC.name)
-    ).all()
+    named = session.execute(named_query.where(OC.campaign_id.in_(list(found)))).all()
     outcomes = [(cid, name == VOLUNTEER_OUTCOME, n) for cid, name, n in named]
+    # Members skipped at launch as opted out are the campaign's whole audience's, not a
+    # local's nor a date range's.
+    whole = local_number is None and not (since or until)
     out = []
     for campaign in session.scalars(select(Campaign).where(Campaign.id.in_(list(found)))):
         members, texted, delivered, failed, opted_out = found[campaign.id]
+        skipped = campaign.skipped_opted_out if whole else 0
         acted = sum(n for cid, vol, n in outcomes if cid == campaign.id and not vol)
         volunteers = sum(n for cid, vol, n in outcomes if cid == campaign.id and vol)
-        out.append((campaign, {"members": members + campaign.skipped_opted_out, "texted": texted,
+        out.append((campaign, {"members": members + skipped, "texted": texted,
                                "delivered": delivered, "failed": failed, "replied": 0,
                                "acted": acted, "volunteers": volunteers,
-                               "opted_out": opted_out + campaign.skipped_opted_out}))  # fmt: skip
+                               "opted_out": opted_out + skipped}))  # fmt: skip
     return out

@@ -89,9 +89,11 @@ def create_schedule(session: Session, data: object, now: datetime) -> DigestSche
             raise DigestError(f"weekday must be one of {', '.join(WEEKDAYS)}")
         weekday = WEEKDAYS.index(day)
     hour = data.get("hour", 9)
-    if not isinstance(hour, int) or not 0 <= hour <= 23:
+    if isinstance(hour, bool) or not isinstance(hour, int) or not 0 <= hour <= 23:
         raise DigestError("hour must be a whole number from 0 to 23")
     timezone = data.get("timezone", "America/New_York")
+    if not isinstance(timezone, str):
+        raise DigestError(f"timezone must be a name like America/New_York, got {timezone!r}")
     try:
         ZoneInfo(timezone)
     except (ValueError, KeyError, OSError) as exc:

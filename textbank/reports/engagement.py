@@ -7,7 +7,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, distinct, func, select, tuple_, union
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    distinct,
+    func,
+    or_,
+    select,
+    tuple_,
+    union,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from textbank.campaigns.counts import all_message_counts, message_counts
@@ -15,6 +25,7 @@ from textbank.db import dialect_name
 from textbank.members.fields import normalize_local
 from textbank.models import (
     VOLUNTEER_OUTCOME,
+    Call,
     Campaign,
     InboundMessage,
     Local,
@@ -22,11 +33,12 @@ from textbank.models import (
     MemberCount,
     OutboundMessage,
     Outcome,
+    is_first_text,
 )
 from textbank.reports.calls import add_up, call_measures_by, voice_campaign_measures
 from textbank.reports.calls import empty as empty_calls
 from textbank.reports.measures import CONVERSATIONAL, campaign_opt_outs
-from textbank.twilio.codes import NOT_DELIVERED, MessageStatus
+from textbank.twilio.codes import NOT_DELIVERED, CallStatus, MessageStatus
 
 ALL = "all"  # _recount's grouping for one row over every campaign: a report's total
 TOTAL = "total"  # _recount's key for that total when it comes with the rows (rollup)
@@ -35,7 +47,7 @@ TOTAL = "total"  # _recount's key for that total when it comes with the rows (ro
 DEFAULT_GOALS = {"conversation": 1.0, "action": 0.5, "activist": 0.1}
 MEASURES = ("members", "texted", "delivered", "failed", "replied", "acted", "volunteers",
             "opted_out")  # fmt: skip
-OUT, INB, OC, M = OutboundMessage, InboundMessage, Outcome, Member
+OUT, INB, OC, M, CALL = OutboundMessage, InboundMessage, Outcome, Member, Call
 
 
 @dataclass(frozen=True)
@@ -177,15 +189,14 @@ def _recount(
         for campaign_id, c in counts.items():
             out[campaign_id].update(members=c.total, texted=c.sent, delivered=c.delivered,
                                     failed=c.failed)  # fmt: skip
-    else:
+    elif by == "campaign":
         # One pass over the texts for every measure taken from them. Within one campaign
         # a member has one text (a unique key), so plain counts are distinct counts there.
-        per_row = f.campaign_id is not None or by == "campaign"
+        # (Voice campaigns' rows come from their calls: see voice_campaign_measures.)
         key = grouping(OUT.campaign_id)
 
         def n(*where) -> ColumnElement:
-            counted = func.count() if per_row else func.count(distinct(OUT.member_id))
-            return counted.filter(and_(*where)) if where else counted
+            return func.count().filter(and_(*where)) if where else func.count()
 
         query = select(
             *key,
@@ -194,13 +205,48 @@ def _recount(
             n(OUT.status == MessageStatus.DELIVERED, *_in_range(OUT.delivered_at, f)),
             n(OUT.status.in_(NOT_DELIVERED), *_in_range(OUT.updated_at, f)),
         ).select_from(OUT)
-        query = query.where(OUT.conversation_id.is_(None))  # not a volunteer's reply
+        query = query.where(is_first_text(OUT))  # not a reply to a member
         query = scoped(query, OUT, OUT.member_id, OUT.campaign_id).group_by(*key)
+        for *group, members, texted, delivered, failed in session.execute(query):
+            row = out[group[0] if group else None]
+            row.update(texted=texted, delivered=delivered, failed=failed, members=members)
+    else:
+        # Members across campaigns (per local, or the total): texts and calls alike, each
+        # member once, as the members' firsts count them unfiltered. Called is texted, a
+        # call answered (by a person or a recorder) delivered, a call failed for good failed.
+        parts = []
+        for table, member_col, campaign_col, texted, delivered, failed, where in (
+            (OUT, OUT.member_id, OUT.campaign_id,
+             and_(OUT.twilio_sid.is_not(None), *_in_range(OUT.sent_at, f)),
+             and_(OUT.status == MessageStatus.DELIVERED, *_in_range(OUT.delivered_at, f)),
+             and_(OUT.status.in_(NOT_DELIVERED), *_in_range(OUT.updated_at, f)),
+             [is_first_text(OUT)]),  # not a reply to a member
+            (CALL, CALL.member_id, CALL.campaign_id,
+             and_(CALL.placements > 0, *_in_range(CALL.placed_at, f)),
+             or_(and_(CALL.answered_at.is_not(None), *_in_range(CALL.answered_at, f)),
+                 and_(CALL.voicemail_at.is_not(None), *_in_range(CALL.voicemail_at, f))),
+             and_(CALL.status == CallStatus.FAILED, *_in_range(CALL.ended_at, f)), []),
+        ):  # fmt: skip
+            key = [k.label("grp") for k in grouping(campaign_col)]
+            query = select(*key, member_col.label("member_id"), texted.label("texted"),
+                           delivered.label("delivered"), failed.label("failed"))  # fmt: skip
+            parts.append(scoped(query.select_from(table).where(*where), table, member_col,
+                                campaign_col))  # fmt: skip
+        both = union_all(*parts).subquery()
+        key = [both.c.grp] if "grp" in both.c else []
+        member = distinct(both.c.member_id)
+        query = select(
+            *key,
+            func.count(member),
+            func.count(member).filter(both.c.texted),
+            func.count(member).filter(both.c.delivered),
+            func.count(member).filter(both.c.failed),
+        ).group_by(*key)
         for *group, members, texted, delivered, failed in session.execute(query):
             row = out[group[0] if group else None]
             row.update(texted=texted, delivered=delivered, failed=failed)
             if by != "local" or f.campaign_id is not None:
-                row["members"] = members  # a campaign's members: the texts its launch wrote
+                row["members"] = members  # the members a campaign's launch wrote to or called
     run("replied", INB, INB.member_id, INB.campaign_id,
         [INB.classification.in_(CONVERSATIONAL)], INB.created_at)  # fmt: skip
     run("acted", OC, OC.member_id, OC.campaign_id, [OC.name != VOLUNTEER_OUTCOME], OC.created_at)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 
 from textbank import csvexport
 from textbank.reports.calls import CALL_MEASURES
 from textbank.reports.engagement import MEASURES, ReportFilter
+from textbank.values import BadValue, moment, optional_id
 
 RATES = ("conversation_rate", "action_rate", "activist_rate")
 
@@ -20,20 +21,18 @@ def parse_time(value: str | None, name: str) -> datetime | None:
     if not value:
         return None
     try:
-        moment = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise ReportArgsError(f"{name} must be a date like 2026-11-01, got {value!r}") from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return moment(value, name)
+    except BadValue as exc:
+        raise ReportArgsError(str(exc)) from exc
 
 
 def report_filter(
     campaign: str | None, local: str | None, since: str | None, until: str | None
 ) -> ReportFilter:
-    campaign_id = None
-    if campaign:
-        if not str(campaign).isdigit():
-            raise ReportArgsError(f"campaign must be a campaign id, got {campaign!r}")
-        campaign_id = int(campaign)
+    try:
+        campaign_id = optional_id(campaign, "campaign")
+    except BadValue as exc:
+        raise ReportArgsError(f"campaign must be a campaign id, got {campaign!r}") from exc
     return ReportFilter(campaign_id, local or None, parse_time(since, "from"),
                         parse_time(until, "to"))  # fmt: skip
 

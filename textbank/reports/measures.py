@@ -89,6 +89,75 @@ MEASURES: dict[str, Measure] = {
     "segments": Measure(
         "Segments", "What carriers bill: a long text, or one with accents, is several."
     ),
+    # A voice campaign's calls (its members count as texted once called, and as delivered
+    # once reached, in person or by voicemail, in the measures above).
+    "calls_placed": Measure(
+        "Calls placed",
+        "Calls Twilio created, each attempt counted: a member called again after no answer "
+        "counts twice.",
+        "Each attempt counted; a retry after no answer counts again.",
+    ),
+    "calls_answered": Measure(
+        "Answered by a person",
+        "Calls a person picked up (not an answering machine); they heard the script.",
+        "A person picked up and heard the script.",
+    ),
+    "voicemails": Measure(
+        "Voicemail left",
+        "Calls an answering machine took: the voicemail message played after the beep. "
+        "Never called again.",
+        "The message played after the beep; never retried.",
+    ),
+    "calls_pressed": Measure(
+        "Pressed a key",
+        "Members who pressed a menu key for an outcome (1 to volunteer, …), each member "
+        "once per outcome.",
+        "Each member once per outcome.",
+    ),
+    "calls_opted_out": Measure(
+        "Opted out (pressed 9)",
+        "Calls where the member pressed 9: never called again (and, unless the organization "
+        "set otherwise, never texted).",
+        "Never called again.",
+    ),
+    "calls_no_answer": Measure(
+        "No answer",
+        "Members whose last call rang out unanswered, with no retry left (a retry still "
+        "to come is among the held calls).",
+        "Rang out, no retry left.",
+    ),
+    "calls_busy": Measure(
+        "Busy",
+        "Members whose last call found the line busy, with no retry left.",
+        "Line busy, no retry left.",
+    ),
+    "calls_failed": Measure(
+        "Failed",
+        "Members whose last call could not be connected (refused by Twilio or the carrier), "
+        "with no retry left.",
+        "Could not be connected, no retry left.",
+    ),
+    "call_minutes": Measure(
+        "Minutes",
+        "Talk time of every call answered, in person or by a machine, added up in minutes.",
+        "Talk time, in person or by a machine.",
+    ),
+    "calls_queued": Measure(
+        "Calling",
+        "Calls waiting to be placed now, ringing, or in progress.",
+    ),
+    "calls_deferred": Measure(
+        "Held",
+        "Calls held until the member's own window opens in their time zone, or until a "
+        "retry is due. They go by themselves.",
+        "Held for the member's window or a retry; they go by themselves.",
+    ),
+    "calls_skipped": Measure(
+        "Skipped",
+        "Audience members not called: already opted out (of texts, or of calls by pressing "
+        "9), an unusable phone, or a phone another member of the audience already has.",
+        "Already opted out, or no usable phone.",
+    ),
     "conversation_rate": Measure("Conversation rate", "Replied as a share of members."),
     "action_rate": Measure("Action rate", "Acted as a share of members."),
     "activist_rate": Measure("Activist rate", "Volunteered as a share of members."),

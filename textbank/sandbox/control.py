@@ -102,9 +102,9 @@ async def get_calls(request: web.Request) -> web.Response:
                         "url": c.url,
                         "twiml": c.twiml,
                         "digits": c.digits,
-                        "created": c.date_created.timestamp(),
+                        "created": c.created,  # to the microsecond
                     }
-                }  # to the microsecond
+                }
                 for c in calls
             ]
         }

@@ -7,6 +7,7 @@ import base64
 import hmac
 import logging
 import threading
+import time
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any
@@ -288,6 +289,7 @@ async def create_call(request: web.Request) -> web.Response:
         status_callback_method=str(form.get("StatusCallbackMethod") or "POST").upper(),
         machine_detection=str(form.get("MachineDetection") or "") or None,
         timeout=int(timeout),
+        created=time.time(),
     )
     stored = state.add_call(call)
     sandbox.voice.start(stored, twiml)

@@ -102,6 +102,9 @@ class Call:
     answered_by: str | None = None
     timeout: int = 60
     seq: int = 0
+    # When the create arrived, to the microsecond (date_created has Twilio's whole seconds):
+    # what pacing is measured against.
+    created: float = 0.0
 
 
 def _copy_call(call: Call) -> Call:

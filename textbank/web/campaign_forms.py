@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from werkzeug.datastructures import MultiDict
 
 from textbank.models import Campaign
+from textbank.values import in_calendar, whole_number
 
 # The languages a script can be translated into in the form; a campaign's others are kept.
 LANGUAGES = {
@@ -68,7 +69,7 @@ def definition_from_form(form: MultiDict, languages: list[str]) -> dict:
     }
     keywords: dict[str, str] = {}
     replies: dict[str, str | dict[str, str]] = {}
-    for i in range(int(form.get("keyword_rows") or 0)):
+    for i in range(whole_number(form.get("keyword_rows") or 0, "keyword_rows", 0, 100)):
         word = (form.get(f"kw_word_{i}") or "").strip()
         outcome = (form.get(f"kw_outcome_{i}") or "").strip()
         if not word and not outcome:
@@ -155,7 +156,6 @@ def launch_time(form: MultiDict) -> datetime:
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise FormError(f"time zone: not one we know, {zone!r}") from exc
     try:
-        naive = datetime.fromisoformat(raw)
-    except ValueError as exc:
+        return in_calendar(datetime.fromisoformat(raw).replace(tzinfo=tz), "when")
+    except ValueError as exc:  # BadValue too: a year past the calendar's ends
         raise FormError(f"the launch time must be a date and time, got {raw!r}") from exc
-    return naive.replace(tzinfo=tz)

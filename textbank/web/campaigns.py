@@ -32,6 +32,7 @@ from textbank.campaigns.watching import campaign_view
 from textbank.members.fields import FieldError
 from textbank.models import Campaign, CampaignKind, CampaignStatus, utcnow
 from textbank.reports.measures import MEASURES
+from textbank.values import optional_id
 from textbank.web import redis_ext, settings
 from textbank.web.auth import MANAGERS, login_required, secure_headers, signed_in
 from textbank.web.campaign_forms import (
@@ -150,7 +151,7 @@ def preview():
     """The form's live preview: each language as a real member sees it, and the count."""
     session = db()
     campaign_id = request.form.get("campaign_id", "")
-    campaign = session.get(Campaign, int(campaign_id)) if campaign_id.isdigit() else None
+    campaign = session.get(Campaign, n) if (n := optional_id(campaign_id, "campaign_id")) else None
     error, previews, count = None, [], None
     try:
         data = definition_from_form(request.form, languages_of(campaign))

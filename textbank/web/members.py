@@ -27,6 +27,7 @@ from textbank.members.fields import FieldError
 from textbank.members.search import SearchFilter, count_members, search_members
 from textbank.members.timeline import timeline
 from textbank.models import Local, Member, OptOutSource, utcnow
+from textbank.values import optional_id
 from textbank.web import redis_ext
 from textbank.web.auth import MANAGERS, login_required, secure_headers, signed_in
 from textbank.web.database import db
@@ -50,7 +51,7 @@ def index():
     session = db()
     locals_ = [(local.number, local.name) for local, _ in locals_with_counts(session)]
     try:
-        result = search_members(session, f, int(after) if after.isdigit() else None)
+        result = search_members(session, f, optional_id(after, "after"))
     except FieldError as exc:
         return render_template(
             "members/index.html", f=f, error=str(exc), result=None, locals=locals_,
@@ -170,7 +171,7 @@ def merge():
     """Queue the merge (a job: proportional to the local's members) and show its progress."""
     session = db()
     ids = [request.form.get(k, "") for k in ("source", "target")]
-    found = [session.get(Local, int(i)) if i.isdigit() else None for i in ids]
+    found = [session.get(Local, n) if (n := optional_id(i, "local")) else None for i in ids]
     try:
         source, target = check_merge(found[0], found[1])
     except FieldError as exc:

@@ -20,6 +20,7 @@ from textbank.compliance.optouts import iter_ledger
 from textbank.members import uploads
 from textbank.members.timeline import SOURCES
 from textbank.models import Upload, UploadKind
+from textbank.values import optional_id
 from textbank.web import redis_ext
 from textbank.web.auth import MANAGERS, login_required, secure_headers, signed_in
 from textbank.web.database import db
@@ -36,7 +37,7 @@ def _page(error: str | None = None, status: int = 200):
     q, kind = args.get("q", "").strip()[:100], args.get("kind", "")
     before = args.get("before", "")
     session = db()
-    rows, next_before = ledger_page(session, q, kind, int(before) if before.isdigit() else None)
+    rows, next_before = ledger_page(session, q, kind, optional_id(before, "before"))
     return render_template(
         "optouts/index.html", rows=rows, next_before=next_before, q=q, kind=kind,
         sources=SOURCES, total=currently_opted_out(session), error=error,

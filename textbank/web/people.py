@@ -19,6 +19,7 @@ from textbank.accounts import AccountError
 from textbank.models import ApiToken, LinkKind, User, utcnow
 from textbank.replies import confirmations
 from textbank.twilio.single import NotSent, send_text
+from textbank.values import optional_id, record_id
 from textbank.web import settings
 from textbank.web.auth import (
     MANAGERS,
@@ -208,9 +209,10 @@ def tokens():
     session, me = db(), signed_in()
     new_token = None
     if request.method == "POST":
-        if request.form.get("revoke", "").isdigit():
+        if request.form.get("revoke"):
+            token_id = record_id(request.form["revoke"], "revoke")
             try:
-                row = people.revoke_token(session, me, int(request.form["revoke"]), utcnow())
+                row = people.revoke_token(session, me, token_id, utcnow())
             except AccountError as exc:
                 session.rollback()
                 abort(404, str(exc))
@@ -230,7 +232,7 @@ def audit_log():
     before = args.get("before", "")
     page = audit.events(
         db(), action=args.get("action") or None, actor=args.get("actor") or None,
-        before=int(before) if before.isdigit() else None,
+        before=optional_id(before, "before"),
     )  # fmt: skip
     return render_template(
         "people/audit.html", page=page, actions=audit.ACTIONS, action=args.get("action", ""),

@@ -9,10 +9,13 @@ from functools import wraps
 
 from flask import abort, request
 from twilio.request_validator import RequestValidator
+from werkzeug.datastructures import ImmutableMultiDict
 
 from textbank.web import settings
 
 log = logging.getLogger(__name__)
+
+SID_LENGTH = 34  # two letters and 32 hex digits; the columns that keep SIDs hold no more
 
 
 def public_url() -> str:
@@ -42,6 +45,24 @@ def twilio_signed(view: Callable) -> Callable:
             log.warning("refused %s: %s X-Twilio-Signature", request.path,
                         "bad" if signature else "missing")  # fmt: skip
             abort(403, "missing or invalid X-Twilio-Signature")
+        _clean_form()
         return view(*args, **kwargs)
 
     return wrapped
+
+
+def _clean_form() -> None:
+    """What every webhook reads, made storable: signed values are checked as Twilio sent them.
+
+    PostgreSQL cannot store a NUL character, and a member's text may carry one: it is kept
+    without it rather than lost. A SID longer than Twilio's is no SID of Twilio's (400).
+    """
+    form = request.form
+    for name, value in form.items(multi=True):
+        if name.endswith("Sid") and len(value) > SID_LENGTH:
+            abort(400, f"{name} is longer than a Twilio SID ({SID_LENGTH} characters)")
+    if any("\x00" in name or "\x00" in value for name, value in form.items(multi=True)):
+        # Werkzeug's cached form may be replaced: the views then read the stripped values.
+        request.form = ImmutableMultiDict(
+            [(n.replace("\x00", ""), v.replace("\x00", "")) for n, v in form.items(multi=True)]
+        )
