@@ -189,7 +189,7 @@ def test_manager_signs_in_sees_the_numbers_and_signs_out(client, users, blast):
     one_local = client.get("/dashboard?local=26").text
     assert 'data-local="26"' in one_local and 'data-local="1199"' not in one_local
     bad = client.get("/dashboard?campaign=abc")
-    assert bad.status_code == 400 and "campaign must be a whole number" in bad.text
+    assert bad.status_code == 400 and "campaign must be a campaign id" in bad.text
 
     logout = client.post("/logout", data={"csrf_token": _csrf(html)})
     assert logout.status_code == 302 and logout.location == "/login"

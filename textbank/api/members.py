@@ -4,25 +4,44 @@ from __future__ import annotations
 
 import logging
 
-from flask import jsonify, request
+from flask import g, jsonify, request, url_for
 
+from textbank import enqueue
 from textbank.api import ApiError, bp
 from textbank.api.auth import MANAGERS, require_role
+from textbank.members import uploads
+from textbank.members.csvfile import BINARY_CHECK_BYTES, UnreadableFile, refuse_binary
 from textbank.members.fields import FieldError
 from textbank.members.importer import NotAMemberList, import_members
 from textbank.members.listing import MAX_PAGE, list_members, member_to_dict
+from textbank.models import Upload, UploadKind, UploadStatus
 from textbank.values import whole_number
+from textbank.web import redis_ext
 from textbank.web.database import db
+from textbank.web.imports import progress_of
 from textbank.web.limits import upload_body
 
 log = logging.getLogger(__name__)
 
 
+# Past this a file is imported by a job (the answer is 202 and the job's address): a big
+# union's list takes longer than any platform's router waits for an answer.
+JOB_BYTES = 1024 * 1024
+
+
 @bp.post("/members/import")
 @require_role(*MANAGERS)
 def import_member_csv():
-    data = upload_body().read()
+    body = upload_body()
+    head = body.read(BINARY_CHECK_BYTES)
+    try:
+        refuse_binary(head)  # before the rest is read: an .xlsx is refused at its first 64 KB
+    except UnreadableFile as exc:
+        raise ApiError(f"not a member list: {exc}", 400) from exc
+    data = head + body.read()
     session = db()
+    if len(data) > JOB_BYTES:
+        return _queue_import(session, data)
     try:
         result = import_members(session, data)
     except NotAMemberList as exc:
@@ -30,6 +49,34 @@ def import_member_csv():
         raise ApiError(f"not a member list: {exc}", 400) from exc
     session.commit()
     return jsonify(result.to_dict())
+
+
+def _queue_import(session, data: bytes):
+    """The browser's Upload job, with the columns recognised by their names."""
+    try:
+        upload = uploads.start(session, UploadKind.MEMBERS, "api-import.csv", data, g.user)
+    except uploads.UploadError as exc:
+        session.rollback()
+        raise ApiError(str(exc), 400) from exc
+    upload.mapping, upload.status = {}, UploadStatus.QUEUED
+    session.commit()
+    enqueue.upload(redis_ext.client(), upload.id)
+    url = url_for("api.import_status", upload_id=upload.id)
+    return jsonify(id=upload.id, status=upload.status, url=url), 202, {"Location": url}
+
+
+@bp.get("/imports/<int:upload_id>")
+@require_role(*MANAGERS)
+def import_status(upload_id: int):
+    upload = db().get(Upload, upload_id)
+    if upload is None or upload.kind != UploadKind.MEMBERS:
+        raise ApiError(f"no import {upload_id}", 404)
+    done, total = progress_of(upload)
+    return jsonify(
+        id=upload.id, status=upload.status, rows_done=done, rows_total=total,
+        result=upload.result if upload.status == UploadStatus.DONE else None,
+        error=upload.error,
+    )  # fmt: skip
 
 
 @bp.get("/members")

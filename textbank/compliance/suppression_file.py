@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from textbank.members.csvfile import UnreadableFile, decode, normalize_header, read_table
+from textbank.members.csvfile import (
+    UnreadableFile,
+    UnreadableRow,
+    decode,
+    normalize_header,
+    read_table,
+)
 from textbank.members.fields import PHONE_HEADERS
 
 REASON_HEADERS = ("reason", "opt_out_reason", "optout_reason", "suppression_reason", "why", "note",
@@ -26,12 +32,17 @@ def read_suppression_list(data: bytes) -> list[tuple[int, str, str]]:
         rows = list(table.rows)
     except UnreadableFile as exc:
         raise NotASuppressionList(str(exc)) from exc
+    # An opt-out must never be dropped quietly: a row that cannot be read refuses the file.
+    for n, cells in rows:
+        if isinstance(cells, UnreadableRow):
+            raise NotASuppressionList(f"row {n} cannot be read: {cells.reason}")
+    readable = [(n, cells) for n, cells in rows if isinstance(cells, list)]
     if column is None:  # a bare list of numbers, one per line, header included
-        found = [(1, table.header[0], ""), *((n, cells[0], "") for n, cells in rows if cells)]
+        found = [(1, table.header[0], ""), *((n, cells[0], "") for n, cells in readable if cells)]
     else:
         found = [
             (n, cells[column], cells[why] if why is not None and len(cells) > why else "")
-            for n, cells in rows
+            for n, cells in readable
             if len(cells) > column and cells[column].strip()
         ]
     if not found:

@@ -13,7 +13,13 @@ from sqlalchemy.orm import Session
 from textbank.bulk import bulk_insert
 from textbank.compliance.optouts import suppressed_among
 from textbank.members import fields as mf
-from textbank.members.csvfile import UnreadableFile, decode, normalize_header, read_table
+from textbank.members.csvfile import (
+    UnreadableFile,
+    UnreadableRow,
+    decode,
+    normalize_header,
+    read_table,
+)
 from textbank.members.phones import InvalidPhone, to_e164
 from textbank.models import Local, Member, MemberTag, table, utcnow
 
@@ -205,6 +211,10 @@ def parse_member_file(data: bytes, mapping: dict[str, str] | None = None) -> Par
     seen_rows = 0
     try:
         for number, cells in table.rows:
+            if isinstance(cells, UnreadableRow):
+                rejected.append(Rejection(number, cells.reason))
+                seen_rows += 1
+                continue
             if not any(c.strip() for c in cells):
                 continue  # blank rows: spreadsheets pad exports with them
             seen_rows += 1

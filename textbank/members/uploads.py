@@ -61,7 +61,7 @@ def preview(data: bytes, mapping: dict[str, str] | None = None) -> tuple[list[Co
         table = read_table(decode(data), mf.ALIAS_TO_FIELD)
         rows = []
         for _, cells in table.rows:
-            if any(c.strip() for c in cells):
+            if isinstance(cells, list) and any(c.strip() for c in cells):
                 rows.append(cells)
             if len(rows) >= PREVIEW_ROWS:
                 break
@@ -129,7 +129,7 @@ def _rejected_rows(data: bytes, rows: list[dict]) -> dict:
     if not wanted:
         return {"header": [], "rows": []}
     table = read_table(decode(data), mf.ALIAS_TO_FIELD)
-    cells = {n: c for n, c in table.rows if n in wanted}
+    cells = {n: c for n, c in table.rows if n in wanted and isinstance(c, list)}
     return {
         "header": table.header,
         "rows": [{**r, "cells": cells.get(r["row"], [])} for r in rows],

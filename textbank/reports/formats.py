@@ -32,7 +32,7 @@ def report_filter(
     try:
         campaign_id = optional_id(campaign, "campaign")
     except BadValue as exc:
-        raise ReportArgsError(str(exc)) from exc
+        raise ReportArgsError(f"campaign must be a campaign id, got {campaign!r}") from exc
     return ReportFilter(campaign_id, local or None, parse_time(since, "from"),
                         parse_time(until, "to"))  # fmt: skip
 
