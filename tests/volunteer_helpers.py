@@ -16,8 +16,8 @@ P2P_CAMPAIGN = {
     "name": "Rally <Saturday>",
     "kind": "volunteer",
     "mode": "p2p",
-    "message": "Hi {first_name}, this is Local {local}. Can you come Saturday? Reply YES",
-    "translations": {"es": "Hola {first_name}, somos el Local {local}. ¿Vienes el sábado?"},
+    "message": "Hi {first_name}, this is {local}. Can you come Saturday? Reply YES",
+    "translations": {"es": "Hola {first_name}, somos {local}. ¿Vienes el sábado?"},
     "audience": {"locals": ["1199"]},
     "keywords": {"YES": "attending", "VOLUNTEER": "volunteer"},
     "canned_responses": [

@@ -32,8 +32,8 @@ OPT_OUT_ERROR = UNSUBSCRIBED
 MEASURES: dict[str, Measure] = {
     "members": Measure(
         "Members",
-        "By local: members on file. For a campaign: the members its launch set out to text "
-        "(its audience minus those skipped); each member counts once.",
+        "By local: members on file. For a campaign: the members its launch set out to reach "
+        "(text or call: its audience minus those skipped); each member counts once.",
         "The audience minus those skipped.",
     ),
     "texted": Measure(
