@@ -263,7 +263,7 @@ def test_reply_stored_but_never_queued_is_acted_on_after_the_sweep(
     def redis_down(*args, **kwargs):
         raise redis.ConnectionError("redis unreachable")
 
-    monkeypatch.setattr("textbank.webhooks.sms.enqueue.reply", redis_down)
+    monkeypatch.setattr("textbank.enqueue.replies", redis_down)
     response = signed_post(client, settings, "/twilio/sms", inbound(LUIS, "YES"))
     assert response.status_code == 200 and "<Message>" not in response.get_data(as_text=True)
     monkeypatch.undo()
