@@ -113,7 +113,10 @@ def test_replies_arriving_together_share_one_write(app, sessions):
     handed: list[list[int]] = []
 
     def slow_hand(ids):
-        time.sleep(0.2)  # the first batch's hand-off: the rest arrive meanwhile
+        # The first batch's hand-off lasts until the rest have arrived and wait their turn.
+        deadline = time.monotonic() + 10
+        while not handed and len(group._pending) < 8 and time.monotonic() < deadline:
+            time.sleep(0.01)
         handed.append(ids)
 
     group = _group(app, slow_hand)
@@ -125,7 +128,8 @@ def test_replies_arriving_together_share_one_write(app, sessions):
 
     first = threading.Thread(target=reply, args=(0,))
     first.start()
-    time.sleep(0.05)
+    while not group._busy or group._pending:  # the first is writing its batch of one
+        time.sleep(0.001)
     rest = [threading.Thread(target=reply, args=(i,)) for i in range(1, 9)]
     for t in rest:
         t.start()
