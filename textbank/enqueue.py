@@ -283,8 +283,13 @@ def reply_job_id(inbound_id: int) -> str:
 
 def reply(connection: redis.Redis, inbound_id: int) -> None:
     """Hand a reply the webhook just stored to the workers."""
+    replies(connection, [inbound_id])
+
+
+def replies(connection: redis.Redis, inbound_ids: list[int]) -> None:
+    """Hand replies the webhook just stored together to the workers: one round trip."""
     with connection.pipeline(transaction=False) as pipe:
-        pipe.rpush(REPLY_IDS, inbound_id)
+        pipe.rpush(REPLY_IDS, *inbound_ids)
         pipe.set(REPLY_DRAINING, "1", nx=True, ex=DRAIN_TTL)
         _, first = pipe.execute()
     if first:
