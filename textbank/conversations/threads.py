@@ -11,7 +11,6 @@ import redis
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from textbank.blasts.outbox import reopen_for_replies
 from textbank.campaigns.p2p import canned_text, outcomes_of
 from textbank.campaigns.rendering import measure, render
 from textbank.compliance.optouts import opt_out
@@ -241,8 +240,8 @@ def reply(
     c.answered_at = now
     if c.volunteer_id is None:
         c.volunteer_id, c.assigned_at = user.id, now
-    # A finished blast's conversations go on: sending again until this text is out.
-    session.execute(reopen_for_replies(c.campaign_id))
+    # A finished blast's conversations go on: its answers are sent, and it stays finished
+    # (see outbox.answers_reply).
     log.info("conversation %s: volunteer %s replied (message %s)", c.id, user.id, row_id)
     return row_id
 
