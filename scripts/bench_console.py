@@ -343,7 +343,7 @@ def profile_shift(out: str | None, roots: dict, seconds: float) -> list[subproce
     for name, root in roots.items():
         for i, pid in enumerate([root] if isinstance(root, int) else root):
             command = ["py-spy", "record", "--pid", str(pid), "--subprocesses", "--nonblocking",
-                       "--idle", "--format", "raw", "--rate", "50", "--duration", str(int(seconds)),
+                       "--format", "raw", "--rate", "50", "--duration", str(int(seconds)),
                        "--output", f"{out}/{name}{i}.txt"]  # fmt: skip
             procs.append(subprocess.Popen(command, stdout=subprocess.DEVNULL,
                                           stderr=subprocess.DEVNULL))  # fmt: skip
