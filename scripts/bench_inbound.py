@@ -26,6 +26,7 @@ import argparse
 import contextlib
 import os
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -41,7 +42,7 @@ import redis
 import requests
 import uvloop
 from bench_blast import free_port
-from benchlib import CpuMeter, scratch_database
+from benchlib import CpuMeter, _processes, scratch_database
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from twilio.request_validator import RequestValidator
@@ -128,11 +129,15 @@ def load(url, reqs, concurrency, rate=None, limit_s=10.0) -> dict:
     return uvloop.run(loadgen.run(url, reqs, concurrency, rate, limit_s))
 
 
-def start_gunicorn(env: dict, port: int, workers: int, threads: int, log: Path):
+def start_gunicorn(
+    env: dict, port: int, workers: int, threads: int, log: Path, worker_class: str = "gthread"
+):
     # Default -w 4 -k gthread --threads 4, the fastest tried on this 2-core box for both
     # routes: empty route ~2,200/s and replies ~76/s, against -w 2 --threads 8 (1,700, 56),
     # -w 8 sync (690, 33) and -w 4 sync (510, 31); sync workers lose on accept and keep-alive.
     kind = ["-k", "gthread", "--threads", str(threads)] if threads > 1 else ["-k", "sync"]
+    if worker_class == "gevent":  # as the Procfile serves the app
+        kind = ["-k", "gevent", "--worker-connections", "1000"]
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--chdir", str(SCRIPTS), "-b", f"127.0.0.1:{port}",
@@ -151,6 +156,18 @@ def start_gunicorn(env: dict, port: int, workers: int, threads: int, log: Path):
         time.sleep(0.1)
     stop(proc)
     raise RuntimeError(f"gunicorn did not answer; see {log}")
+
+
+def profile(master: int, out: Path, pids: list[int] | None = None) -> list[subprocess.Popen]:
+    """py-spy on each gunicorn worker (collapsed stacks, for finding where a reply's CPU goes)."""
+    out.mkdir(parents=True, exist_ok=True)
+    pids = pids or [p for p, (parent, _) in _processes().items() if parent == master]
+    spies = [subprocess.Popen(["py-spy", "record", "--pid", str(p), "--rate", "250", "--format",
+                               "raw", "--nonblocking", "-o", str(out / f"web-{p}.txt")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for p in pids]  # fmt: skip
+    time.sleep(1)
+    return spies
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -236,10 +253,22 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=8, help="gthread threads; 1 = sync")
+    parser.add_argument("--worker-class", choices=("gthread", "gevent"), default="gthread")
     parser.add_argument("--rq-workers", type=int, default=2, help="`textbank worker` processes")
     parser.add_argument("--rate", type=float, default=TARGET_RATE, help="the target's rate, /s")
     parser.add_argument("--rates", default="500,1000", help="open-loop rates, /s, by commas")
     parser.add_argument("--seconds", type=float, default=120, help="time bound per load")
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="py-spy the web workers during the "
+        "closed loop (collapsed stacks in DIR; its figures are then no target's)",
+    )
+    parser.add_argument(
+        "--profile-workers",
+        metavar="DIR",
+        help="py-spy the `textbank worker`s while they drain the burst",
+    )
     args = parser.parse_args()
 
     engine = scratch_database()
@@ -260,11 +289,15 @@ def main() -> None:
     empty_url, empty = build_requests(base, "/bench/empty-twiml", phones, n + n_open + WARM, rng)
     sms_url, sms = build_requests(base, "/twilio/sms", phones, n + n_open + WARM, rng)
     kind = f"gthread, {args.threads} threads" if args.threads > 1 else "sync"
+    if args.worker_class == "gevent":
+        kind = "gevent"
     print(f"{args.members:,} members texted by one campaign in {engine.url.database}; "
           f"gunicorn -w {args.workers} ({kind}); {args.concurrency} lanes; "
           f"{os.cpu_count()} cores; log in {logs}")  # fmt: skip
 
-    proc = start_gunicorn(env, port, args.workers, args.threads, logs / "gunicorn.log")
+    proc = start_gunicorn(
+        env, port, args.workers, args.threads, logs / "gunicorn.log", args.worker_class
+    )
     workers: list[subprocess.Popen] = []
     opened: dict[float, dict] = {}
     try:
@@ -275,8 +308,12 @@ def main() -> None:
         with CpuMeter(roots, own="load generator") as base_cpu:
             baseline = load(empty_url, empty[:n], args.concurrency, limit_s=args.seconds)
         base_rate = show("baseline  empty TwiML route", baseline)
+        spies = profile(proc.pid, Path(args.profile)) if args.profile else []
         with CpuMeter(roots, own="load generator") as cpu:
             closed = load(sms_url, sms[:n], args.concurrency, limit_s=args.seconds)
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(timeout=30)
         rate = show("textbank  POST /twilio/sms", closed)
         print(f"  CPU per request, empty route  : {base_cpu.per(baseline['sent'])}\n"
               f"  CPU per reply, textbank       : {cpu.per(closed['sent'])}")  # fmt: skip
@@ -295,8 +332,14 @@ def main() -> None:
         backlog = stored - done
         workers = start_workers(env, args.rq_workers, logs / "worker.log")
         roots["workers"] = [w.pid for w in workers]
+        spies = []
+        if args.profile_workers:
+            spies = profile(0, Path(args.profile_workers), [w.pid for w in workers])
         with CpuMeter(roots, own="load generator") as work_cpu:
             done, took = drain(sessions, stored, args.seconds * 2)
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(timeout=30)
         print(f"  processed {done:,} of {stored:,} in {took:.1f} s "
               f"({backlog / took:,.0f} replies/s, worker start included)\n"
               f"  CPU per reply, workers        : {work_cpu.per(backlog)}\n"

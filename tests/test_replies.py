@@ -263,7 +263,7 @@ def test_reply_stored_but_never_queued_is_acted_on_after_the_sweep(
     def redis_down(*args, **kwargs):
         raise redis.ConnectionError("redis unreachable")
 
-    monkeypatch.setattr("textbank.webhooks.sms.enqueue.reply", redis_down)
+    monkeypatch.setattr("textbank.enqueue.replies", redis_down)
     response = signed_post(client, settings, "/twilio/sms", inbound(LUIS, "YES"))
     assert response.status_code == 200 and "<Message>" not in response.get_data(as_text=True)
     monkeypatch.undo()
@@ -371,6 +371,41 @@ def test_keyword_thanks_sent_once_through_the_pipeline(live, auth):
     assert (stats["audience"], stats["sent"], stats["actions"]) == (2, 2, {"pledged_to_vote": 1})
 
 
+def test_a_completed_campaign_answers_keywords_and_stays_completed(live, auth):
+    """Its thanks goes out without the campaign going back to sending; while a campaign is
+    paused its thanks waits (a pause stops every text of the campaign but opt-outs' and
+    HELP's answers) and goes out once it is resumed."""
+    seed(live.sessions, [("Ana", ANA, "1199", "es"), ("Luis", LUIS, "1199", "en")])
+    campaign_id = live.client.post("/api/v1/campaigns", json=CAMPAIGN, headers=auth).get_json()[
+        "id"
+    ]
+    live.client.post(f"/api/v1/campaigns/{campaign_id}/launch", headers=auth)
+    run_queue(live.settings)
+
+    def status() -> str:
+        with session_scope(live.sessions) as session:
+            return session.get(Campaign, campaign_id).status
+
+    assert status() == "completed"
+    signed_post(live.client, live.settings, "/twilio/sms", inbound(ANA, "Sí"))
+    act_on_replies(live.settings)
+    assert _thanks(live.sessions) == [(ANA, "¡Gracias Ana!", "pending")]
+    assert status() == "completed"  # not back to sending for it
+    run_queue(live.settings)
+    assert texts_by_phone(live.sandbox)[ANA][-1] == "¡Gracias Ana!"
+    assert status() == "completed"
+    with session_scope(live.sessions) as session:
+        session.get(Campaign, campaign_id).status = "paused"
+    signed_post(live.client, live.settings, "/twilio/sms", inbound(LUIS, "yes"))
+    run_queue(live.settings)
+    assert texts_by_phone(live.sandbox)[LUIS] == ["Hi Luis, reply YES to pledge to vote."]
+    assert _thanks(live.sessions)[-1] == (LUIS, "Thank you Luis!", "pending")
+    assert live.client.post(f"/api/v1/campaigns/{campaign_id}/resume",
+                            headers=auth).status_code == 200  # fmt: skip
+    run_queue(live.settings)
+    assert texts_by_phone(live.sandbox)[LUIS][-1] == "Thank you Luis!"
+
+
 def test_stop_failing_midway_leaves_nothing_half_written(client, settings, sessions, auth,
                                                          monkeypatch, redis_client):  # fmt: skip
     """The opt-out's several writes land together or not at all, then once on the retry."""
@@ -399,3 +434,31 @@ def test_stop_failing_midway_leaves_nothing_half_written(client, settings, sessi
         assert session.scalar(select(func.count()).select_from(OptOutEvent)) == 1
         assert session.scalar(select(InboundMessage.classification)) == "opt_out"
     assert redis_client.zscore("textbank:optouts:recent", LUIS) is not None
+    # Twilio was answered without the confirmation: it goes now, once, through the pipeline
+    # (a compliance text: the one the opt-out list lets through).
+    confirmation = ("You are unsubscribed from textbank texts and will get no more. "
+                    "Reply START to re-join.")  # fmt: skip
+    assert _thanks(sessions) == [(LUIS, confirmation, "pending")]
+    with session_scope(sessions) as session:
+        assert session.scalar(select(OutboundMessage.compliance).where(
+            OutboundMessage.inbound_message_id.is_not(None))) is True  # fmt: skip
+    assert enqueue.lost_replies(redis_client, unprocessed(sessions, later)) == 0
+    act_on_replies(settings)
+    assert len(_thanks(sessions)) == 1
+
+
+def test_help_acted_on_late_is_answered_in_the_members_language(
+    client, settings, sessions, auth, monkeypatch, redis_client
+):
+    _texted(sessions, settings, client, auth)
+
+    def fails(*args, **kwargs):
+        raise ConnectionError("database went away")
+
+    monkeypatch.setattr("textbank.replies.handling.rs.finish", fails)
+    assert _message_text(_reply(client, settings, ANA, "Help")) is None
+    monkeypatch.undo()
+    enqueue.lost_replies(redis_client, unprocessed(sessions, utcnow() + timedelta(minutes=1)))
+    act_on_replies(settings)
+    [(phone, body, status)] = _thanks(sessions)
+    assert (phone, status) == (ANA, "pending") and body.startswith("textbank: mensajes de su")

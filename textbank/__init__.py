@@ -69,4 +69,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     campaigns.init_app(app)
     consoles.init_app(app)
     cli.init_app(app)
+    # Outermost: a plain reply is stored and answered before Flask sees it (see fast_sms).
+    app.wsgi_app = webhooks.fast_path(app, app.wsgi_app)  # type: ignore[method-assign]
     return app

@@ -13,6 +13,7 @@ from typing import cast
 
 from sqlalchemy import (
     ARRAY,
+    ColumnElement,
     CursorResult,
     Integer,
     String,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     column,
     exists,
     func,
+    not_,
     or_,
     select,
     update,
@@ -33,7 +35,15 @@ from textbank.compliance.quiet_hours import SendWindow, WindowCheck, check, vali
 from textbank.db import among, dialect_name
 from textbank.engagement.marks import Step, mark, mark_accepted
 from textbank.members.phones import time_zones
-from textbank.models import Campaign, CampaignStatus, Member, OptOutSource, OutboundMessage, table
+from textbank.models import (
+    Campaign,
+    CampaignStatus,
+    Member,
+    OptOutSource,
+    OutboundMessage,
+    is_first_text,
+    table,
+)
 from textbank.twilio.codes import TWILIO_STATUS, UNFINISHED, UNSUBSCRIBED, WAITING, MessageStatus
 
 log = logging.getLogger(__name__)
@@ -90,10 +100,16 @@ def claim(
         .values(status=MessageStatus.SKIPPED, error_message="opted out before sending",
                 updated_at=now)
     )  # fmt: skip
-    # A paused or finished campaign sends nothing more, but still confirms an opt-out.
+    # A paused or finished campaign sends nothing more, but still confirms an opt-out; a
+    # finished one still answers its members' replies (a keyword's thanks, a volunteer's
+    # text) and stays finished. A paused one holds those too until it is resumed.
     sending = or_(
         T.c.compliance.is_(True),
         exists().where(Campaign.id == campaign_id, Campaign.status.in_(SENDING_STATES)),
+        and_(
+            answers_reply(T),
+            exists().where(Campaign.id == campaign_id, Campaign.status == CampaignStatus.COMPLETED),
+        ),
     )
     candidates = session.execute(
         select(T.c.id, T.c.member_id, T.c.phone, T.c.body, T.c.compliance)
@@ -272,12 +288,7 @@ def complete_if_done(session: Session, campaign_id: int, now: datetime) -> bool:
     return bool(done)
 
 
-def reopen_for_replies(campaign_id: int | None):
-    """The statement that puts a completed campaign back to sending for a text answering
-    a reply (a volunteer's, a keyword's thanks): the pipeline sends only for a campaign
-    that is sending, and completes it again once the text is out."""
-    return (
-        update(Campaign)
-        .where(Campaign.id == campaign_id, Campaign.status == CampaignStatus.COMPLETED)
-        .values(status=CampaignStatus.SENDING, completed_at=None)
-    )
+def answers_reply(t) -> ColumnElement[bool]:
+    """A text answering a member's reply (a volunteer's, a keyword's thanks), on the table
+    or class `t`: sent for a completed campaign too, which stays completed."""
+    return not_(is_first_text(t))

@@ -8,15 +8,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import CursorResult, Row, Update, and_, or_, select, update
+from sqlalchemy import CursorResult, Row, Update, and_, exists, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from twilio.rest import Client
 
-from textbank.blasts.outbox import complete_if_done
+from textbank.blasts.outbox import answers_reply, complete_if_done
 from textbank.engagement.marks import mark_accepted
 from textbank.models import Campaign, CampaignStatus, Channel, OutboundMessage, table
 from textbank.twilio.attempts import DEFAULT_QUARANTINE, REQUEST_ERRORS
-from textbank.twilio.codes import TWILIO_STATUS, WAITING, MessageStatus
+from textbank.twilio.codes import TWILIO_STATUS, UNFINISHED, WAITING, MessageStatus
 
 log = logging.getLogger(__name__)
 T = table(OutboundMessage)
@@ -32,6 +32,10 @@ class SweepReport:
 
 
 LIVE = (CampaignStatus.LAUNCHING, CampaignStatus.SENDING, CampaignStatus.PAUSED)
+# A completed campaign still sends the answers to its members' replies: swept while any waits.
+_answers_waiting = (Campaign.status == CampaignStatus.COMPLETED) & exists().where(
+    T.c.campaign_id == Campaign.id, T.c.status.in_(UNFINISHED), answers_reply(T)
+)
 
 
 def find_at_twilio(client: Client, phone: str, body: str, since: datetime):
@@ -153,7 +157,7 @@ def sweep(
                 Campaign.launched_at,
                 Campaign.snapshotted_at,
                 Campaign.channel,
-            ).where(Campaign.status.in_(LIVE))
+            ).where(or_(Campaign.status.in_(LIVE), _answers_waiting))
         ).all()
     for campaign_id, status, launched_at, snapshotted_at, channel in live:
         if launched_at is not None and snapshotted_at is None and relaunch(campaign_id):

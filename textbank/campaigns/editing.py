@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
@@ -11,6 +12,12 @@ from textbank.campaigns.audience import changed_since
 from textbank.campaigns.lifecycle import CampaignError, check_audience, validate_campaign
 from textbank.campaigns.watching import new_members
 from textbank.models import Campaign, CampaignStatus
+
+
+def copy_json(value):
+    """A JSON column's value, copied: the copy's later edits leave the original alone."""
+    return json.loads(json.dumps(value)) if isinstance(value, dict | list) else value
+
 
 BUSY = (CampaignStatus.LAUNCHING, CampaignStatus.SENDING)
 
@@ -40,9 +47,10 @@ def duplicate_campaign(session: Session, campaign: Campaign) -> Campaign:
         goals=dict(campaign.goals or {}),
         status=CampaignStatus.DRAFT,
     )
-    for name in ("mode", "survey"):  # fields other consoles add, copied when present
-        if hasattr(campaign, name) and hasattr(copy, name):
-            setattr(copy, name, getattr(campaign, name))
+    # The conversation settings too: a copy of a peer-to-peer campaign is one.
+    for name in ("mode", "survey", "batch_size", "reclaim_minutes", "volunteer_replies"):
+        setattr(copy, name, copy_json(getattr(campaign, name)))
+    copy.canned_responses = copy_json(campaign.canned_responses or [])
     session.add(copy)
     session.flush()
     return copy

@@ -2,19 +2,63 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from textbank.campaigns.audience import audience_filter, changed_since, not_yet_reached
+from textbank.campaigns.counts import message_counts
 from textbank.campaigns.lifecycle import campaign_stats
 from textbank.campaigns.listing import CampaignState, replies_waiting, state_of
-from textbank.models import Campaign, CampaignStatus, Channel, OutboundMessage, utcnow
+from textbank.models import (
+    Campaign,
+    CampaignMode,
+    CampaignStatus,
+    Channel,
+    OutboundMessage,
+    User,
+    is_first_text,
+    utcnow,
+)
 from textbank.twilio.codes import MessageStatus, error_meaning
 
 OUT = OutboundMessage
+
+
+@dataclass
+class VolunteerBatch:
+    email: str
+    held: int  # first texts in the volunteer's batch, not sent yet
+    sent: int  # first texts the volunteer has sent in this campaign
+
+
+@dataclass
+class P2PProgress:
+    """Where a peer-to-peer campaign's first texts are: waiting for a volunteer, in a
+    volunteer's batch, or sent (the Texted count) — and each volunteer's share."""
+
+    waiting: int
+    in_batches: int
+    volunteers: list[VolunteerBatch]
+
+
+def p2p_progress(session: Session, campaign: Campaign) -> P2PProgress:
+    held = message_counts(session, [campaign.id])[campaign.id].of(MessageStatus.HELD)
+    # One index probe per person (on volunteer, campaign, status) rather than a walk over
+    # the campaign's every row: a campaign has far more members than volunteers.
+    first = (OUT.volunteer_id == User.id, OUT.campaign_id == campaign.id, is_first_text(OUT))
+    in_batch = select(func.count()).where(*first, OUT.status == MessageStatus.HELD)
+    sent = select(func.count()).where(
+        *first, OUT.status.not_in((MessageStatus.HELD, MessageStatus.SKIPPED))
+    )
+    rows = session.execute(
+        select(User.email, in_batch.scalar_subquery(), sent.scalar_subquery()).order_by(User.email)
+    )
+    volunteers = [VolunteerBatch(email, h, n) for email, h, n in rows if h or n]
+    in_batches = sum(v.held for v in volunteers)
+    return P2PProgress(max(held - in_batches, 0), in_batches, volunteers)
 
 
 @dataclass
@@ -27,6 +71,7 @@ class CampaignView:
     replies_waiting: int
     new_members: int  # joined the audience since launch, not texted yet
     changing: bool  # worth watching: texts still going, or receipts still coming in
+    p2p: P2PProgress | None = None  # a launched peer-to-peer campaign's batches
 
     def to_dict(self) -> dict:
         return {
@@ -37,6 +82,7 @@ class CampaignView:
             "errors": self.errors,
             "replies_waiting": self.replies_waiting,
             "new_members": self.new_members,
+            **({"p2p": asdict(self.p2p)} if self.p2p else {}),
         }
 
 
@@ -108,4 +154,7 @@ def campaign_view(session: Session, campaign: Campaign) -> CampaignView:
         errors=campaign_errors(session, campaign.id),
         replies_waiting=replies_waiting(session, [campaign.id]).get(campaign.id, 0),
         new_members=new_members(session, campaign),
+        p2p=p2p_progress(session, campaign)
+        if campaign.mode == CampaignMode.P2P and campaign.launched_at
+        else None,
     )

@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 import redis
 from sqlalchemy import Connection, bindparam
 from sqlalchemy.orm import Session, sessionmaker
 
-from textbank.blasts.outbox import reopen_for_replies
 from textbank.campaigns.rendering import measure
 from textbank.db import planned_once, upsert
 from textbank.models import Classification, OutboundMessage, table
@@ -46,7 +46,8 @@ class Answered:
     answer_id: int | None = None  # with the campaign it belongs to (campaign_id)
 
 
-def _thanks(dialect: str):
+@cache
+def _thanks(dialect: str, compliance: bool = False):
     return (
         upsert(dialect, OUT)
         .values(
@@ -61,6 +62,7 @@ def _thanks(dialect: str):
             created_at=bindparam("now"),
             updated_at=bindparam("now"),
             inbound_message_id=bindparam("inbound_id"),
+            compliance=compliance,
         )
         .on_conflict_do_nothing(index_elements=[OUT.c.inbound_message_id])
         .returning(OUT.c.id)
@@ -68,22 +70,22 @@ def _thanks(dialect: str):
 
 
 def queue_answer(
-    conn: Connection, received: Received, decision: Decision, now: datetime
-) -> int | None:
+    conn: Connection, received: Received, decision: Decision, now: datetime,
+    compliance: bool = False,
+) -> int | None:  # fmt: skip
     """Write the keyword's thanks as a pending text of the campaign; its id (None: written
     already). The pipeline then sends it as it sends any text: gated, paced, checked
-    against the opt-out list at send time, reconciled if a worker dies mid-send."""
+    against the opt-out list at send time, reconciled if a worker dies mid-send. A
+    compliance answer (STOP's, HELP's) is the one text that list lets through."""
     member = received.sender
     if member is None or decision.campaign_id is None or not decision.reply:
         return None
     row_id = conn.execute(
-        _thanks(conn.dialect.name),
+        _thanks(conn.dialect.name, compliance),
         {"campaign_id": decision.campaign_id, "member_id": member["id"], "phone": received.phone,
          "body": decision.reply, "language": member["language"] or "en",
          "segments": measure(decision.reply).segments, "now": now, "inbound_id": received.id},
     ).scalar()  # fmt: skip
-    if row_id is not None:
-        conn.execute(reopen_for_replies(decision.campaign_id))
     return row_id
 
 
@@ -103,9 +105,12 @@ def answer_stored(
             answer_id = queue_answer(conn, received, decision, now)
         elif decision.reply:
             # STOP, START, HELP and STATS are answered by the webhook itself; one reaching
-            # here failed there, and Twilio was answered without it.
-            log.warning("inbound %s: %s acted on late; its answer was not sent", inbound_id,
-                        decision.classification.value)  # fmt: skip
+            # here failed there (Twilio was answered without it) and is acted on only now,
+            # so it is answered now, once (one answer per reply), through the pipeline.
+            answer_id = queue_answer(conn, received, decision, now, compliance=True)
+            if answer_id is None:  # a stranger's: no campaign's pipeline to send it
+                log.warning("inbound %s: %s acted on late; its answer could not be sent",
+                            inbound_id, decision.classification.value)  # fmt: skip
     if decision.conversation_id is not None:  # committed first: the console reads it
         with sessions.begin() as session:
             push(session.connection(), client, decision, inbound_id, now)

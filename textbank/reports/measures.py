@@ -89,6 +89,16 @@ MEASURES: dict[str, Measure] = {
     "segments": Measure(
         "Segments", "What carriers bill: a long text, or one with accents, is several."
     ),
+    # A peer-to-peer campaign's first texts before a volunteer sends them.
+    "p2p_waiting": Measure(
+        "Waiting for a volunteer",
+        "First texts of a peer-to-peer campaign in no volunteer's batch yet.",
+    ),
+    "p2p_in_batches": Measure(
+        "In volunteers' batches",
+        "First texts a volunteer has taken in a batch and not sent yet; Done for today, or "
+        "a release by a manager, puts them back.",
+    ),
     # A voice campaign's calls (its members count as texted once called, and as delivered
     # once reached, in person or by voicemail, in the measures above).
     "calls_placed": Measure(

@@ -146,6 +146,17 @@ def form_values(form: MultiDict) -> dict:
     return values
 
 
+_FIELD_OF = re.compile(r"^(name|message|translations\.([a-z]{2,3}(?:-[a-z0-9]+)?))\b")
+
+
+def field_of(message: str) -> str | None:
+    """The form field an API message is about (`name is required` is the name box's)."""
+    found = _FIELD_OF.match(message)
+    if not found:
+        return None
+    return f"translation_{found.group(2)}" if found.group(2) else found.group(1)
+
+
 def launch_time(form: MultiDict) -> datetime:
     """The schedule form's date, time and zone as one aware datetime."""
     raw, zone = (form.get("when") or "").strip(), form.get("timezone") or "America/New_York"

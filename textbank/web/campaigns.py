@@ -14,6 +14,7 @@ from flask import (
     url_for,
 )
 from flask_wtf import FlaskForm
+from werkzeug.datastructures import MultiDict
 
 from textbank import audit, enqueue
 from textbank.blasts.launch import begin_launch, ensure_launchable, launch_state, snapshotting
@@ -30,9 +31,9 @@ from textbank.campaigns.listing import CampaignState, list_campaigns, state_of
 from textbank.campaigns.planning import count_audience, launch_plan, preview_texts
 from textbank.campaigns.watching import campaign_view
 from textbank.members.fields import FieldError
-from textbank.models import Campaign, CampaignKind, CampaignStatus, utcnow
+from textbank.models import Campaign, CampaignKind, CampaignMode, CampaignStatus, utcnow
 from textbank.reports.measures import MEASURES
-from textbank.values import optional_id
+from textbank.values import BadValue, optional_id
 from textbank.web import redis_ext, settings
 from textbank.web.auth import MANAGERS, login_required, secure_headers, signed_in
 from textbank.web.campaign_forms import (
@@ -41,10 +42,18 @@ from textbank.web.campaign_forms import (
     TIME_ZONES,
     FormError,
     definition_from_form,
+    field_of,
     form_from_campaign,
     form_values,
     languages_of,
     launch_time,
+)
+from textbank.web.console_form import (
+    canned_languages,
+    change_rows,
+    console_from_form,
+    console_values,
+    row_counts,
 )
 from textbank.web.database import db
 
@@ -80,26 +89,44 @@ def _common() -> dict:
 def index():
     state = request.args.get("state", "")
     kind = request.args.get("kind", "")
+    mode = request.args.get("mode", "")
+    shown = {"state": state, "kind": kind, "mode": mode, "states": CampaignState.ALL}
     try:
-        page = list_campaigns(db(), state=state or None, kind=kind or None,
+        page = list_campaigns(db(), state=state or None, kind=kind or None, mode=mode or None,
                               after=request.args.get("after") or None, limit=25)  # fmt: skip
     except CampaignError as exc:
-        return render_template("campaigns/list.html", error=str(exc), page=None, state=state,
-                               kind=kind, states=CampaignState.ALL, **_common()), 400  # fmt: skip
-    return render_template("campaigns/list.html", page=page, state=state, kind=kind,
-                           states=CampaignState.ALL, describe=describe_audience,
-                           **_common())  # fmt: skip
+        return render_template("campaigns/list.html", error=str(exc), page=None, **shown,
+                               **_common()), 400  # fmt: skip
+    return render_template("campaigns/list.html", page=page, describe=describe_audience,
+                           **shown, **_common())  # fmt: skip
 
 
-def _form_page(campaign: Campaign | None, values: dict, error: str | None = None, status=200):
+def _form_page(
+    campaign: Campaign | None,
+    values: dict,
+    error: str | None = None,
+    status=200,
+    field: str | None = None,
+    rows: dict | None = None,
+    focus: str | None = None,
+):
+    """The create/edit form; an error is shown at the top and, when it names one, by its
+    field (the top one links there)."""
     languages = languages_of(campaign)
-    used_rows = sum(1 for key in values if key.startswith("kw_word_"))
+    # Rows up to the last filled one, and blanks after it: a form shown again after an
+    # error does not grow by its blank rows each time.
+    filled = [key[8:] for key, value in values.items() if key.startswith("kw_word_") and value]
+    used_rows = max((int(row) + 1 for row in filled if row.isdigit()), default=0)
     return render_template(
         "campaigns/form.html",
         campaign=campaign,
         values=values,
         error=error,
+        error_field=field,
+        focus=focus,
         translatable=languages,
+        canned_languages=canned_languages(campaign, languages),
+        rows=rows or row_counts(values),
         keyword_rows=used_rows + KEYWORD_ROWS,
         form=ActionForm(),
         **_common(),
@@ -108,21 +135,57 @@ def _form_page(campaign: Campaign | None, values: dict, error: str | None = None
 
 def _save(campaign: Campaign | None):
     session = db()
+    form = request.form
+    languages = languages_of(campaign)
+    if action := form.get("rows"):  # "Add another" / "Remove": the form again, nothing saved
+        try:
+            values, rows, focus = change_rows(form, form_values(form), action)
+        except FormError as exc:
+            return _form_page(campaign, form_values(form), str(exc), 400,
+                              getattr(exc, "field", None), row_counts({}, form))  # fmt: skip
+        return _form_page(campaign, values, rows=rows, focus=focus)
     try:
-        data = definition_from_form(request.form, languages_of(campaign))
+        data = definition_from_form(form, languages)
+        data.update(console_from_form(form, canned_languages(campaign, languages)))
         if campaign is None:
             campaign = create_campaign(session, data)
         else:
             editing.update_campaign(session, campaign, data)
     except (CampaignError, FormError, FieldError) as exc:
-        session.rollback()
-        return _form_page(campaign, form_values(request.form), str(exc), 400)
+        session.rollback()  # nothing half-written: the campaign is as it was
+        field = getattr(exc, "field", None) or field_of(str(exc))
+        return _form_page(campaign, form_values(form), str(exc), 400, field,
+                          row_counts({}, form))  # fmt: skip
     session.commit()
     current_app.logger.info("campaign %s saved", campaign.id)
-    if request.form.get("next") == "launch":
+    if form.get("next") == "launch":
         return redirect(url_for("campaigns.confirm", campaign_id=campaign.id))
     flash(f"Saved “{campaign.name}”.")
     return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+
+
+@bp.errorhandler(BadValue)
+def _bad_value(exc: BadValue):
+    """A value refused before the view (a NUL character, an id out of range): on the
+    campaign form, the form again with the message by the field, not a page of its own."""
+    if request.method == "POST" and request.endpoint in ("campaigns.new", "campaigns.edit"):
+        return _form_again(str(exc))
+    return render_template("message.html", title="Something in this request is wrong",
+                           message=str(exc)), 400  # fmt: skip
+
+
+@login_required(MANAGERS)  # the view's own check had not run yet: the form is for managers
+def _form_again(message: str):
+    campaign = None
+    if request.endpoint == "campaigns.edit":
+        campaign = db().get(Campaign, (request.view_args or {}).get("campaign_id", 0))
+        if campaign is None or campaign.status != CampaignStatus.DRAFT:
+            return render_template("message.html", title="Something in this request is wrong",
+                                   message=message), 400  # fmt: skip
+    pairs = list(request.form.items(multi=True))
+    form = MultiDict([(k.replace("\x00", ""), v.replace("\x00", "")) for k, v in pairs])
+    field = next((k.replace("\x00", "") for k, v in pairs if "\x00" in k + v), None)
+    return _form_page(campaign, form_values(form), message, 400, field, row_counts({}, form))
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -130,7 +193,8 @@ def _save(campaign: Campaign | None):
 def new():
     if request.method == "POST":
         return _save(None)
-    return _form_page(None, {"kind": "gotv"})
+    return _form_page(None, {"kind": "gotv", "mode": "blast", "batch_size": "200",
+                             "reclaim_minutes": "60"})  # fmt: skip
 
 
 @bp.route("/<int:campaign_id>/edit", methods=["GET", "POST"])
@@ -142,7 +206,7 @@ def edit(campaign_id: int):
         return redirect(url_for("campaigns.show", campaign_id=campaign_id))
     if request.method == "POST":
         return _save(campaign)
-    return _form_page(campaign, form_from_campaign(campaign))
+    return _form_page(campaign, {**form_from_campaign(campaign), **console_values(campaign)})
 
 
 @bp.post("/preview")
@@ -161,8 +225,9 @@ def preview():
             previews = preview_texts(session, data["message"], data["translations"], audience)
     except (FormError, FieldError) as exc:
         error = str(exc)
+    p2p = request.form.get("mode") == CampaignMode.P2P  # the count is of members to text
     return render_template("campaigns/_preview.html", error=error, previews=previews,
-                           count=count, **_common())  # fmt: skip
+                           count=count, p2p=p2p, **_common())  # fmt: skip
 
 
 @bp.get("/<int:campaign_id>")
@@ -226,6 +291,9 @@ def launch(campaign_id: int):
         return _back(campaign_id, f"Not launched: {exc}.")
     campaign.scheduled_at = None
     _start_launch(campaign)
+    if campaign.mode == CampaignMode.P2P:
+        return _back(campaign_id, "Launched: nothing is sent yet. Volunteers see it in their "
+                     "console and send each first text; this page counts them.")  # fmt: skip
     return _back(campaign_id, "Launched: the texts go out as the audience is read; this page "
                  "counts them as they go.")  # fmt: skip
 

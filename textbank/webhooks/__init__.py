@@ -11,3 +11,9 @@ def init_app(app: Flask) -> None:
     from textbank.webhooks import calls, sms, status, voice  # noqa: F401 - registers routes
 
     app.register_blueprint(bp)
+
+
+def fast_path(app: Flask, wsgi_app):
+    from textbank.webhooks.fast_sms import FastReplies
+
+    return FastReplies(app, wsgi_app)
