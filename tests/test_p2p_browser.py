@@ -61,8 +61,11 @@ def test_a_manager_builds_and_launches_a_p2p_campaign_a_volunteer_works_it(live)
         boss.get_by_label("Name", exact=True).fill("Rally <Saturday>")
         boss.get_by_label("Message (English").fill("Hi {first_name}, can you come Saturday?")
         boss.get_by_label("Locals").fill("1199")
+        replies = boss.get_by_label("Volunteers may answer the replies")
+        assert replies.is_visible() and not replies.is_checked()  # a blast's: off by default
+        _fits(boss, "create-blast")
         boss.get_by_role("radio", name=re.compile("^Peer-to-peer")).check()
-        assert batch.is_visible()
+        assert batch.is_visible() and not replies.is_visible()  # P2P volunteers always answer
         batch.fill("2")
         boss.get_by_label("Reclaim time (minutes)").fill("30")
         boss.get_by_label("Title of canned response 1").fill("Where is it?")
