@@ -15,5 +15,6 @@ def init_app(app: Flask) -> None:
 
 def fast_path(app: Flask, wsgi_app):
     from textbank.webhooks.fast_sms import FastReplies
+    from textbank.webhooks.fast_status import FastStatus
 
-    return FastReplies(app, wsgi_app)
+    return FastStatus(app, FastReplies(app, wsgi_app))
