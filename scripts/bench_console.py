@@ -295,6 +295,7 @@ async def run(args, base, sandbox_url, sessions, campaign_id, emails, roots) -> 
     """Sign everyone in and open their inboxes; then the baseline; then the shift."""
     signing, base_stats, stats = Stats(), Stats(), Stats()
     crowd = [Volunteer(e) for e in emails]
+    profilers: list[subprocess.Popen] = []
     try:
         # A shift starts with everyone signing in (a password hash each, on purpose slow):
         # timed on its own, then the inboxes stay open through both measured phases.
@@ -313,6 +314,7 @@ async def run(args, base, sandbox_url, sessions, campaign_id, emails, roots) -> 
             until = time.perf_counter() + args.seconds
             await gather_counting(base_stats, [empty_route(v, base, args.think, base_stats, until)
                                                for v in crowd])  # fmt: skip
+        profilers = profile_shift(args.profile, roots, args.seconds)
         with CpuMeter(roots, own="volunteers + sandbox") as cpu:
             until = time.perf_counter() + args.seconds
             tasks = [shift(v, base, campaign_id, args.think, stats, until) for v in crowd]
@@ -326,7 +328,26 @@ async def run(args, base, sandbox_url, sessions, campaign_id, emails, roots) -> 
             await gather_counting(stats, list(stats.tasks))
     finally:
         await asyncio.gather(*(v.close() for v in crowd), return_exceptions=True)
+    for p in profilers:
+        p.wait()
     return signing, base_cpu, base_stats, cpu, stats
+
+
+def profile_shift(out: str | None, roots: dict, seconds: float) -> list[subprocess.Popen]:
+    """py-spy (if asked) samples the web and the workers through the shift, as folded stacks
+    in OUT/<group>.txt: where a Send's CPU goes. It costs CPU itself: time a run without it."""
+    if not out:
+        return []
+    Path(out).mkdir(parents=True, exist_ok=True)
+    procs = []
+    for name, root in roots.items():
+        for i, pid in enumerate([root] if isinstance(root, int) else root):
+            command = ["py-spy", "record", "--pid", str(pid), "--subprocesses", "--nonblocking",
+                       "--format", "raw", "--rate", "50", "--duration", str(int(seconds)),
+                       "--output", f"{out}/{name}{i}.txt"]  # fmt: skip
+            procs.append(subprocess.Popen(command, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL))  # fmt: skip
+    return procs
 
 
 def carrier_counts(sandbox: SandboxServer, released: list[tuple[str, str]]) -> tuple[int, int, int]:
@@ -347,6 +368,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="length of each shift")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
     parser.add_argument("--send-workers", type=int, default=2, help="textbank worker processes")
+    parser.add_argument("--profile", metavar="DIR", help="py-spy the shift into DIR (slower)")
     args = parser.parse_args()
 
     os.environ.setdefault("BENCH_DATABASE_URL", DEFAULT_DATABASE)

@@ -173,6 +173,15 @@ def test_a_manager_creates_a_p2p_campaign_and_the_api_reads_the_same(manager, se
     assert "<union hall>" not in page
     assert "Are you coming Saturday?" in page and "not_attending" in page
 
+    # The list tells the modes apart and filters by one.
+    blast = {**P2P_CAMPAIGN, "mode": "blast", "name": "A plain blast"}
+    assert manager.post("/api/v1/campaigns", json=blast, headers=auth).status_code == 201
+    listed = manager.get("/campaigns?mode=p2p").text
+    assert "Rally &lt;Saturday&gt;" in listed and "A plain blast" not in listed
+    assert 'data-col="mode">peer-to-peer<' in listed
+    assert "Rally" not in manager.get("/campaigns?mode=blast").text
+    assert manager.get("/campaigns?mode=bulk").status_code == 400
+
 
 def test_editing_in_the_form_changes_the_settings_and_keeps_the_rest(manager, sessions, auth):
     """A P2P campaign made through the API, saved from the edit form untouched, is the same
@@ -347,10 +356,12 @@ def test_launching_says_nothing_is_sent_and_the_page_shows_the_batches(manager, 
 
 
 def test_duplicating_a_p2p_campaign_keeps_its_conversation_settings(manager, auth):
-    campaign_id = _created(manager.post("/campaigns/new", data=_p2p_form(manager)))
+    made = manager.post("/api/v1/campaigns", json={**P2P_CAMPAIGN, "reclaim_minutes": 15},
+                        headers=auth)  # fmt: skip
+    campaign_id = made.get_json()["id"]
     page = manager.get(f"/campaigns/{campaign_id}").text
     copy = manager.post(f"/campaigns/{campaign_id}/duplicate", data={"csrf_token": _csrf(page)})
     copy_id = int(re.search(r"/campaigns/(\d+)/edit", copy.headers["Location"]).group(1))
-    original = manager.get(f"/api/v1/campaigns/{campaign_id}", headers=auth).get_json()
     duplicate = manager.get(f"/api/v1/campaigns/{copy_id}", headers=auth).get_json()
-    assert _console(duplicate) == _console(original)
+    assert _console(duplicate) == _console(made.get_json())
+    assert duplicate["batch_size"] == 3 and len(duplicate["canned_responses"]) == 2

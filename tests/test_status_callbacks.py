@@ -104,3 +104,27 @@ def test_signature_over_a_different_url_is_refused(client, settings, sessions, r
         f"/twilio/sms/status?m={row_id}", data=params, headers={"X-Twilio-Signature": signature}
     )
     assert response.status_code == 403
+
+
+def test_a_callback_moving_its_row_is_two_statements(app, client, settings, sessions, row_id):
+    """Two callbacks come back for every text: the one that moves the row forward is one
+    UPDATE (checking what a read would) and the member's engagement mark, nothing more."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:
+        if not statement.lstrip().upper().startswith("BEGIN"):  # SQLite's own BEGIN
+            statements.append(statement)
+
+    engine = app.extensions["textbank.engine"]
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        path = f"/twilio/sms/status?m={row_id}"
+        assert _post(client, settings, path, _params("sent")).status_code == 204
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert len(statements) == 2, statements
+    assert _status(sessions, row_id) == (MessageStatus.SENT, "SM" + "a" * 32, None)
+    with session_scope(sessions) as session:
+        assert session.scalar(select(Member.first_texted_at)) is not None

@@ -205,6 +205,45 @@ def test_send_is_one_text_per_press_and_never_shows_a_phone(console, sessions, m
     assert _statuses(sessions, campaign_id) == {"held": 5, "pending": 1}
 
 
+def test_a_send_is_four_statements_and_presses_share_one_gathering_job(console, sessions, manager,
+                                                                       redis_client):  # fmt: skip
+    """Every press of Send runs the same few statements: the volunteer, the pressed row,
+    its release and the next card (with the count left) in one transaction; presses made
+    while a job is queued add no job, and the job waits a moment to take them together."""
+    from sqlalchemy import event
+
+    from textbank.enqueue import GATHER_SECONDS
+
+    campaign_id = launch_p2p(console.test_client(), sessions, manager)
+    volunteer(sessions, "val@example.org")
+    val = _client(console, "val@example.org")
+    token = csrf(val.get("/volunteer").text)
+    val.post(f"/volunteer/campaigns/{campaign_id}/batch", data={"csrf_token": token})
+    row = _row_of_card(val.get(f"/volunteer/campaigns/{campaign_id}").text)
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:
+        if not statement.lstrip().upper().startswith("BEGIN"):  # SQLite's own BEGIN
+            statements.append(statement)
+
+    engine = console.extensions["textbank.engine"]
+    htmx = {"HX-Request": "true"}
+    for press in range(2):
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            sent = val.post(f"/volunteer/campaigns/{campaign_id}/send",
+                            data={"csrf_token": token, "row": row}, headers=htmx)  # fmt: skip
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+        assert sent.status_code == 200 and "Sent." in sent.text
+        assert len(statements) == 4 * (press + 1), statements
+        row = _row_of_card(sent.text)
+    assert "<span data-remaining>1</span> left" in sent.text  # the count, with the card
+    assert _statuses(sessions, campaign_id) == {"held": 4, "pending": 2}
+    jobs = queue(QueueName.SEND, redis_client).get_jobs()
+    assert len(jobs) == 1 and jobs[0].kwargs == {"gather": GATHER_SECONDS}
+
+
 def test_a_volunteer_cannot_send_another_volunteers_first_text(console, sessions, manager):
     campaign_id = launch_p2p(console.test_client(), sessions, manager)
     volunteer(sessions, "a@example.org")

@@ -72,14 +72,15 @@ def launch_campaign(campaign_id: int) -> dict:
     return {"campaign": campaign_id, **result.to_dict()}
 
 
-def send_bucket(campaign_id: int, bucket: int) -> dict:
-    """Send the due rows of one bucket of a campaign."""
+def send_bucket(campaign_id: int, bucket: int, gather: float = 0.0) -> dict:
+    """Send the due rows of one bucket of a campaign (after `gather` seconds, for rows
+    people release one press at a time: see enqueue.released)."""
     ctx = context.get()
     opts = SendOptions.from_settings(ctx.settings)
     report = ctx.run(
         send_bucket_rows(
             ctx.sessions, ctx.settings, ctx.redis_url, campaign_id, bucket, BUCKET, opts,
-            channels=ctx.channels(),
+            channels=ctx.channels(), gather=gather,
         )
     )  # fmt: skip
     return asdict(report)

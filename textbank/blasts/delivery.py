@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from functools import cache
 from typing import cast
 
 import redis
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import CursorResult, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from textbank.compliance.optouts import opt_out_member
-from textbank.engagement.marks import mark_accepted
+from textbank.engagement.marks import mark_accepted, mark_member, steps_for
 from textbank.models import OptOutSource, OutboundMessage, table
 from textbank.twilio.codes import RANK, TWILIO_STATUS, UNSUBSCRIBED, MessageStatus, lower_ranked
 
@@ -35,6 +36,21 @@ def apply_status(
     if status is None:
         log.info("message %s: ignoring unknown Twilio status %r", sid, twilio_status)
         return False
+    if row_id is not None:
+        # Nearly every callback moves its row forward: one statement does it, checking in
+        # its WHERE what the read below checks, and says whose row it was. Two callbacks
+        # per text, so this is most of the web's work in a blast or a shift.
+        with_error = error_code is not None and RANK[status] >= RANK[MessageStatus.DELIVERED]
+        moved_row = session.connection().execute(
+            _forward(status, with_error),
+            {"row_id": row_id, "sid": sid, "tw_status": twilio_status, "at": now,
+             "code": error_code},
+        ).first()  # fmt: skip
+        if moved_row is not None:
+            _moved(session, moved_row.member_id, moved_row.phone, status, error_code, now,
+                   redis_client)  # fmt: skip
+            return True
+    # Not moved: a duplicate, a stale or reordered report, or one about no row of ours.
     where = T.c.id == row_id if row_id is not None else T.c.twilio_sid == sid
     row = session.execute(
         select(T.c.id, T.c.member_id, T.c.phone, T.c.twilio_sid, T.c.attempts).where(where)
@@ -74,3 +90,39 @@ def apply_status(
     if error_code == UNSUBSCRIBED:
         opt_out_member(session, row.member_id, OptOutSource.CARRIER, now, redis_client, row.phone)
     return bool(moved)
+
+
+@cache
+def _forward(status: MessageStatus, with_error: bool):
+    """UPDATE moving one claimed row (attempts > 0: see below) of this SID to `status`, if
+    that is forward, RETURNING its member; built once per status, not per callback."""
+    values = {
+        "status": status,
+        "twilio_status": bindparam("tw_status"),
+        "twilio_sid": func.coalesce(T.c.twilio_sid, bindparam("sid", type_=T.c.twilio_sid.type)),
+        "updated_at": bindparam("at"),
+    }
+    if status == MessageStatus.DELIVERED:
+        values["delivered_at"] = bindparam("at")
+    if with_error:
+        values["error_code"] = bindparam("code")
+    return (
+        update(T)
+        .where(
+            T.c.id == bindparam("row_id"),
+            T.c.status.in_(lower_ranked(status)),
+            T.c.attempts > 0,
+            or_(T.c.twilio_sid.is_(None), T.c.twilio_sid == bindparam("sid")),
+        )
+        .values(values)
+        .returning(T.c.member_id, T.c.phone)
+    )
+
+
+def _moved(
+    session: Session, member_id: int, phone: str, status: MessageStatus,
+    error_code: int | None, now: datetime, redis_client: redis.Redis | None,
+) -> None:  # fmt: skip
+    mark_member(session.connection(), member_id, steps_for(status), now)
+    if error_code == UNSUBSCRIBED:
+        opt_out_member(session, member_id, OptOutSource.CARRIER, now, redis_client, phone)

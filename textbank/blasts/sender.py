@@ -264,10 +264,14 @@ async def send_bucket(
     sessions: sessionmaker[Session], settings: Settings, redis_url: str, campaign_id: int,
     bucket: int, bucket_size: int, opts: SendOptions,
     now: Callable[[], datetime] = default_now, channels: Channels | None = None,
+    gather: float = 0.0,
 ) -> BucketReport:  # fmt: skip
     """Send every due row of one bucket of a campaign; safe to run twice or concurrently.
 
     Through `channels` when given (kept open for the next bucket), else through its own.
+    With `gather`, the job waits that long (its heartbeat already saying it runs, so new
+    releases queue no other job) and then claims in one lane: rows released by hand come
+    a few at a time, and a blast's parallel lanes would each claim nothing.
     """
     report = BucketReport(campaign_id, bucket)
     bucket_range = (bucket * bucket_size, bucket * bucket_size + bucket_size - 1)
@@ -308,7 +312,9 @@ async def send_bucket(
             key = alive_key(campaign_id, bucket)
             beat = _heartbeat(aredis, key).start(step_first=True)
             try:
-                await asyncio.gather(*(lane() for _ in range(LANES)))
+                if gather > 0:
+                    await asyncio.sleep(gather)
+                await asyncio.gather(*(lane() for _ in range(1 if gather > 0 else LANES)))
             finally:
                 await beat.stop()
                 with contextlib.suppress(redis.RedisError):

@@ -172,6 +172,34 @@ def check(window: SendWindow, zones: Sequence[str], now: datetime) -> WindowChec
     raise ValueError(f"send window {window} is never open in all of {names} at once")
 
 
+_KNOWN: dict[tuple[SendWindow, tuple[str, ...]], tuple[datetime, WindowCheck]] = {}
+_KNOWN_MAX = 4096  # zone sets in use are a few dozen; a bound, not a policy
+
+
+def check_remembered(window: SendWindow, zones: Sequence[str], now: datetime) -> WindowCheck:
+    """check(), answered from memory while the answer cannot have changed.
+
+    Open or closed only changes at the instant check() names (closes_at, opens_at), and
+    until then check() returns that same instant, so an answer found at `t` holds for any
+    `now` in [t, that instant). A volunteer's Send asked check() for the member's zones on
+    every press, a few milliseconds of CPU each time, for the same answer.
+    """
+    if now.tzinfo is None:
+        return check(window, zones, now)  # which says what is wrong with it
+    key = (window, tuple(zones))
+    known = _KNOWN.get(key)
+    if known is not None:
+        found_at, answer = known
+        until = answer.closes_at if answer.open else answer.opens_at
+        if until is not None and found_at <= now < until:
+            return answer
+    answer = check(window, zones, now)
+    if len(_KNOWN) >= _KNOWN_MAX:
+        _KNOWN.clear()
+    _KNOWN[key] = (now.astimezone(UTC), answer)
+    return answer
+
+
 def validity_seconds(check: WindowCheck, now: datetime, maximum: int = 36000) -> int:
     """Seconds a message sent at `now` may wait at the carrier: until the window closes.
 

@@ -57,7 +57,7 @@ def render_event(user_id: int, event: dict) -> str:
             c = threads.open_conversation(session, user, int(event["conversation_id"]))
         except (LookupError, KeyError, ValueError):
             return out
-        t = threads.thread(session, c)
+        t = threads.lines_of(session, c)
         lines = render_template("volunteer/_lines.html", t=t, viewer_id=user_id)
         out += sse(f"conv-{c.id}", lines)
         return out

@@ -117,40 +117,47 @@ def request_batch(campaign_id: int):
     return redirect(url_for("volunteer.texting", campaign_id=campaign_id))
 
 
-def _card(campaign_id: int, result=None):
-    user = me()
-    campaign = _campaign(campaign_id)
-    card = batches.next_card(db(), user.id, campaign_id, settings().send_window, utcnow())
-    return render_template("volunteer/_card.html", campaign=campaign, card=card, result=result)
+def _card(campaign_id: int, card, result=None) -> str:
+    return render_template("volunteer/_card.html", campaign_id=campaign_id, card=card,
+                           result=result)  # fmt: skip
 
 
 @bp.get("/campaigns/<int:campaign_id>")
 @login_required(EVERYONE)
 def texting(campaign_id: int):
-    mark_seen(me())
+    user = me()
+    mark_seen(user)
     campaign = _campaign(campaign_id)
+    card = batches.next_card(db(), user.id, campaign_id, settings().send_window, utcnow())
     return render_template("volunteer/texting.html", campaign=campaign,
-                           card_html=_card(campaign_id))  # fmt: skip
+                           card_html=_card(campaign_id, card))  # fmt: skip
 
 
 @bp.post("/campaigns/<int:campaign_id>/send")
 @login_required(EVERYONE)
 def send(campaign_id: int):
+    """One press: this member's text to the pipeline and, in the same answer, the next one.
+
+    One transaction (the send and the next card read together, then one commit), and the
+    job queued after the commit, so the worker finds the row released.
+    """
     user, session = me(), db()
     row_id = request.form.get("row", "")
     if not row_id:
         return "row is required", 400
     row = record_id(row_id, "row")
+    window, now = settings().send_window, utcnow()
     try:
-        sent = batches.send_first(session, user.id, row, settings().send_window, utcnow())
+        sent = batches.send_first(session, user.id, row, window, now, campaign_id)
     except LookupError:
         abort(404)
+    card = batches.next_card(session, user.id, campaign_id, window, now) if is_htmx() else None
     session.commit()
     if sent.outcome == "queued":
         enqueue.released(redis_ext.client(), sent.campaign_id, [sent.row_id])
     if not is_htmx():
         return redirect(url_for("volunteer.texting", campaign_id=campaign_id))
-    return _card(campaign_id, sent)
+    return _card(campaign_id, card, sent)
 
 
 @bp.post("/campaigns/<int:campaign_id>/done")

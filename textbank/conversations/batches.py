@@ -6,10 +6,10 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from textbank.compliance.quiet_hours import SendWindow, check
+from textbank.compliance.quiet_hours import SendWindow, check_remembered
 from textbank.conversations.sql import OUT, affected
 from textbank.db import among, dialect_name
 from textbank.members.phones import time_zones
@@ -20,6 +20,7 @@ from textbank.models import (
     Local,
     Member,
     User,
+    table,
 )
 from textbank.twilio.codes import MessageStatus
 
@@ -151,28 +152,39 @@ class Card:
 LOOKAHEAD = 50  # rows read to find one inside its member's hours
 
 
+_MEMBER, _LOCAL, _CAMPAIGN = table(Member), table(Local), table(Campaign)
+_MINE_HELD = and_(T.c.volunteer_id == bindparam("volunteer_id"),
+                  T.c.campaign_id == bindparam("campaign_id"), T.c.status == HELD,
+                  T.c.conversation_id.is_(None))  # fmt: skip
+# Built once: a Send runs these on every press, and building a statement cost more CPU
+# than PostgreSQL spends running it. Core, not the ORM: plain rows are all they return.
+_NEXT = (
+    select(T.c.id, T.c.phone, T.c.body, T.c.language, T.c.segments, _MEMBER.c.first_name,
+           _LOCAL.c.number, func.count().over().label("remaining"))
+    .join(_MEMBER, _MEMBER.c.id == T.c.member_id)
+    .outerjoin(_LOCAL, _LOCAL.c.id == _MEMBER.c.local_id)
+    .where(_MINE_HELD)
+    .order_by(T.c.id)
+    .limit(LOOKAHEAD)
+)  # fmt: skip
+
+
 def next_card(
     session: Session, volunteer_id: int, campaign_id: int, window: SendWindow, now: datetime
 ) -> Card | None:
-    """The next held first text the volunteer can send now; else the one that opens soonest."""
-    remaining = holding(session, volunteer_id, campaign_id)
-    if not remaining:
-        return None
-    rows = session.execute(
-        select(T.c.id, T.c.phone, T.c.body, T.c.language, T.c.segments, Member.first_name,
-               Local.number)
-        .join(Member, Member.id == T.c.member_id)
-        .outerjoin(Local, Local.id == Member.local_id)
-        .where(T.c.volunteer_id == volunteer_id, T.c.campaign_id == campaign_id,
-               T.c.status == HELD, T.c.conversation_id.is_(None))
-        .order_by(T.c.id)
-        .limit(LOOKAHEAD)
-    ).all()  # fmt: skip
+    """The next held first text the volunteer can send now; else the one that opens soonest.
+
+    One statement: the rows looked at and, beside each, how many the volunteer holds in all
+    (a window count, taken before the LIMIT). A Send shows the next card on every press.
+    """
+    rows = session.connection().execute(
+        _NEXT, {"volunteer_id": volunteer_id, "campaign_id": campaign_id}
+    )
     later = None
     for row in rows:
-        gate = check(window, time_zones(row.phone), now)
+        gate = check_remembered(window, time_zones(row.phone), now)
         card = Card(row.id, row.first_name, row.number, row.language, row.body, row.segments,
-                    None if gate.open else gate.opens_at, remaining)  # fmt: skip
+                    None if gate.open else gate.opens_at, row.remaining)  # fmt: skip
         if gate.open:
             return card
         if later is None or (card.opens_at and later.opens_at and card.opens_at < later.opens_at):
@@ -188,40 +200,55 @@ class Sent:
     opens_at: datetime | None = None
 
 
+_PRESSED = (
+    select(T.c.id, T.c.campaign_id, T.c.phone, T.c.status, T.c.volunteer_id,
+           _MEMBER.c.opted_out_at, _CAMPAIGN.c.status.label("campaign_status"),
+           _CAMPAIGN.c.mode.label("campaign_mode"))
+    .join(_MEMBER, _MEMBER.c.id == T.c.member_id)
+    .join(_CAMPAIGN, _CAMPAIGN.c.id == T.c.campaign_id)
+    .where(T.c.id == bindparam("row_id"), T.c.conversation_id.is_(None))
+)  # fmt: skip
+_MINE = ((T.c.id == bindparam("row_id")) & (T.c.volunteer_id == bindparam("holder"))
+         & (T.c.status == HELD))  # fmt: skip
+_RELEASE = update(T).where(_MINE).values(status=MessageStatus.PENDING, send_after=None,
+                                         updated_at=bindparam("at"))  # fmt: skip
+_OPTED_OUT = (
+    update(T)
+    .where(_MINE)
+    .values(
+        status=MessageStatus.SKIPPED,
+        updated_at=bindparam("at"),
+        error_message="opted out before sending",
+    )
+)
+
+
 def send_first(
-    session: Session, volunteer_id: int, row_id: int, window: SendWindow, now: datetime
-) -> Sent:
+    session: Session, volunteer_id: int, row_id: int, window: SendWindow, now: datetime,
+    campaign_id: int | None = None,
+) -> Sent:  # fmt: skip
     """One press of Send: release this one held first text to the send pipeline.
 
-    Only a row the volunteer holds and has not sent; a second press finds it sent and does
-    nothing. The pipeline's worker checks the opt-out list and the member's hours again
-    at sending time, paces it by the shared rate limit and records it exactly once.
+    Only a row the volunteer holds (in `campaign_id`, when given) and has not sent; a
+    second press finds it sent and does nothing. The pipeline's worker checks the opt-out
+    list and the member's hours again at sending time, paces it by the shared rate limit
+    and records it exactly once.
     """
-    row = session.execute(
-        select(T.c.id, T.c.campaign_id, T.c.phone, T.c.status, T.c.volunteer_id,
-               Member.opted_out_at, Campaign.status.label("campaign_status"))
-        .join(Member, Member.id == T.c.member_id)
-        .join(Campaign, Campaign.id == T.c.campaign_id)
-        .where(T.c.id == row_id, T.c.conversation_id.is_(None))
-    ).first()  # fmt: skip
-    if row is None or row.volunteer_id != volunteer_id:
+    conn = session.connection()
+    row = conn.execute(_PRESSED, {"row_id": row_id}).first()
+    if (row is None or row.volunteer_id != volunteer_id or row.campaign_mode != CampaignMode.P2P
+            or (campaign_id is not None and row.campaign_id != campaign_id)):  # fmt: skip
         raise LookupError(f"first text {row_id} is not one of yours")
     if row.status != HELD:
         return Sent("already", row_id, row.campaign_id)
     if row.campaign_status != CampaignStatus.SENDING:
         return Sent("paused", row_id, row.campaign_id)
-    mine = (T.c.id == row_id) & (T.c.volunteer_id == volunteer_id) & (T.c.status == HELD)
+    mine = {"row_id": row_id, "holder": volunteer_id, "at": now}
     if row.opted_out_at is not None:
-        session.execute(
-            update(T).where(mine).values(status=MessageStatus.SKIPPED, updated_at=now,
-                                         error_message="opted out before sending")
-        )  # fmt: skip
+        conn.execute(_OPTED_OUT, mine)
         return Sent("opted_out", row_id, row.campaign_id)
-    gate = check(window, time_zones(row.phone), now)
+    gate = check_remembered(window, time_zones(row.phone), now)
     if not gate.open:
         return Sent("closed", row_id, row.campaign_id, gate.opens_at)
-    moved = affected(session.execute(
-        update(T).where(mine).values(status=MessageStatus.PENDING, send_after=None,
-                                     updated_at=now)
-    ))  # fmt: skip
+    moved = affected(conn.execute(_RELEASE, mine))
     return Sent("queued" if moved else "already", row_id, row.campaign_id)

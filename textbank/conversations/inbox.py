@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
-from textbank.conversations.threads import visible_to, waiting
+from textbank.conversations.threads import POOL_RULE, is_manager, visible_to, waiting
 from textbank.members.fields import FieldError, normalize_language
 from textbank.models import (
     Campaign,
@@ -114,15 +115,27 @@ def _last_text():
     )
 
 
-def conversations(session: Session, user: User, f: InboxFilter) -> tuple[list[Summary], int | None]:
-    """One page of the conversations this user may see, newest activity first within open."""
-    query = (
+def _summaries_query():
+    return (
         select(Conversation, Member.first_name, Member.language, Local.number, Campaign.name,
                _last_text().label("last_text"))
         .outerjoin(Member, Member.id == Conversation.member_id)
         .outerjoin(Local, Local.id == Member.local_id)
         .outerjoin(Campaign, Campaign.id == Conversation.campaign_id)
     )  # fmt: skip
+
+
+def _summaries(rows) -> list[Summary]:
+    return [
+        Summary(c.id, c.campaign_id, name, first or "", local, language, c.status,
+                c.volunteer_id, waiting(c), c.last_message_at, last or "", c.created_at)
+        for c, first, language, local, name, last in rows
+    ]  # fmt: skip
+
+
+def conversations(session: Session, user: User, f: InboxFilter) -> tuple[list[Summary], int | None]:
+    """One page of the conversations this user may see, newest activity first within open."""
+    query = _summaries_query()
     rule = visible_to(user)
     if rule is not None:
         query = query.where(rule)
@@ -160,27 +173,36 @@ def conversations(session: Session, user: User, f: InboxFilter) -> tuple[list[Su
         query = query.where(Conversation.id < f.after)
     rows = session.execute(query.order_by(Conversation.id.desc()).limit(f.limit + 1)).all()
     more = len(rows) > f.limit
-    rows = rows[: f.limit]
-    out = [
-        Summary(c.id, c.campaign_id, name, first or "", local, language, c.status,
-                c.volunteer_id, waiting(c), c.last_message_at, last or "", c.created_at)
-        for c, first, language, local, name, last in rows
-    ]  # fmt: skip
+    out = _summaries(rows[: f.limit])
     return out, (out[-1].id if more and out else None)
+
+
+@cache
+def _console_list(which: str, limit: int):
+    """The console's lists as conversations() would filter them, built once: a live inbox
+    renders both for every reply. "mine" (the user's open ones, a user_id parameter),
+    "pool" (open, nobody's, that volunteers may take) and "unheld" (a manager's pool)."""
+    query = _summaries_query().where(Conversation.status == ConversationStatus.OPEN)
+    if which == "mine":
+        query = query.where(Conversation.volunteer_id == bindparam("user_id"))
+    elif which == "pool":
+        query = query.where(POOL_RULE)
+    else:
+        query = query.where(Conversation.volunteer_id.is_(None))
+    return query.order_by(Conversation.id.desc()).limit(limit)
 
 
 def inbox(session: Session, user: User, limit: int = 100) -> list[Summary]:
     """A console's list: the user's open conversations, those waiting for an answer first."""
-    f = InboxFilter(status="open", assigned="me", limit=limit)
-    mine, _ = conversations(session, user, f)
+    mine = _summaries(session.execute(_console_list("mine", limit), {"user_id": user.id}))
     mine.sort(key=lambda s: (not s.waiting, -s.last_message_at.timestamp()))
     return mine
 
 
 def pool(session: Session, user: User, limit: int = 50) -> list[Summary]:
     """Open conversations nobody holds that this user may take, oldest waiting first."""
-    found, _ = conversations(session, user, InboxFilter(status="open", assigned="none",
-                                                        limit=limit))  # fmt: skip
+    found = _summaries(session.execute(_console_list("unheld" if is_manager(user) else "pool",
+                                                     limit)))  # fmt: skip
     found.sort(key=lambda s: s.last_message_at)
     return found
 

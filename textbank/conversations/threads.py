@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import redis
-from sqlalchemy import or_, select, update
+from sqlalchemy import Connection, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from textbank.campaigns.p2p import canned_text, outcomes_of
@@ -28,6 +28,7 @@ from textbank.models import (
     OutcomeSource,
     Role,
     User,
+    table,
 )
 from textbank.twilio.codes import MessageStatus
 
@@ -46,29 +47,34 @@ def is_manager(user: User) -> bool:
     return user.role in MANAGERS
 
 
+# The pool: open conversations nobody holds, of members, in campaigns whose replies
+# volunteers answer. Built once (see open_conversation).
+POOL_RULE = (
+    Conversation.volunteer_id.is_(None)
+    & (Conversation.status == ConversationStatus.OPEN)
+    & Conversation.member_id.is_not(None)
+    & Conversation.campaign_id.in_(select(Campaign.id).where(Campaign.volunteer_replies.is_(True)))
+)
+
+
 def visible_to(user: User):
     """The conversations a user may open: managers all; volunteers theirs and the pool's."""
     if is_manager(user):
         return None
-    pool = (
-        Conversation.volunteer_id.is_(None)
-        & (Conversation.status == ConversationStatus.OPEN)
-        & Conversation.member_id.is_not(None)
-        & Conversation.campaign_id.in_(
-            select(Campaign.id).where(Campaign.volunteer_replies.is_(True))
-        )
-    )
-    return or_(Conversation.volunteer_id == user.id, pool)
+    return or_(Conversation.volunteer_id == user.id, POOL_RULE)
+
+
+# A live inbox opens the conversation of every reply it is told of: built once, not per reply.
+_ANY = select(Conversation).where(Conversation.id == bindparam("conversation_id"))
+_VISIBLE = _ANY.where(or_(Conversation.volunteer_id == bindparam("user_id"), POOL_RULE))
 
 
 def open_conversation(session: Session, user: User, conversation_id: int) -> Conversation:
     """The conversation, if this user may see it; LookupError otherwise (a 404: an id
     belonging to someone else's conversation says nothing about it)."""
-    query = select(Conversation).where(Conversation.id == conversation_id)
-    rule = visible_to(user)
-    if rule is not None:
-        query = query.where(rule)
-    conversation = session.scalar(query)
+    query = _ANY if is_manager(user) else _VISIBLE
+    conversation = session.scalar(query, {"conversation_id": conversation_id,
+                                          "user_id": user.id})  # fmt: skip
     if conversation is None:
         raise LookupError(f"no conversation {conversation_id}")
     return conversation
@@ -133,28 +139,36 @@ def merge_fields(member: Member | None) -> dict:
             "worksite": member.worksite or ""}  # fmt: skip
 
 
-def thread(session: Session, conversation: Conversation) -> Thread:
+IN, MEMBERS = table(InboundMessage), table(Member)
+# Built once: a live inbox renders a thread's lines for every reply that arrives.
+_IN_OF_MEMBER = select(IN.c.body, IN.c.created_at).where(
+    IN.c.member_id == bindparam("member_id"), IN.c.campaign_id == bindparam("campaign_id")
+)
+_IN_OF_MEMBER_NO_CAMPAIGN = select(IN.c.body, IN.c.created_at).where(
+    IN.c.member_id == bindparam("member_id"), IN.c.campaign_id.is_(None)
+)
+_IN_OF_CONVERSATION = select(IN.c.body, IN.c.created_at).where(
+    IN.c.conversation_id == bindparam("conversation_id")
+)
+_OUT_OF_MEMBER = select(
+    T.c.body, T.c.created_at, T.c.sent_at, T.c.status, T.c.conversation_id, T.c.volunteer_id
+).where(T.c.member_id == bindparam("member_id"), T.c.campaign_id == bindparam("campaign_id"))
+_FIRST_NAME = select(MEMBERS.c.first_name).where(MEMBERS.c.id == bindparam("member_id"))
+
+
+def _lines(conn: Connection, c: Conversation, member_id: int | None) -> list[Line]:
     """Every text between us and this person in the conversation's campaign, oldest first."""
-    c = conversation
-    member = session.get(Member, c.member_id) if c.member_id else None
-    campaign = session.get(Campaign, c.campaign_id) if c.campaign_id else None
-    inbound = select(InboundMessage.body, InboundMessage.created_at)
-    if member is not None:
-        inbound = inbound.where(
-            InboundMessage.member_id == member.id,
-            InboundMessage.campaign_id.is_(None)
-            if c.campaign_id is None
-            else InboundMessage.campaign_id == c.campaign_id,
-        )
+    if member_id is None:
+        inbound = conn.execute(_IN_OF_CONVERSATION, {"conversation_id": c.id})
+    elif c.campaign_id is None:
+        inbound = conn.execute(_IN_OF_MEMBER_NO_CAMPAIGN, {"member_id": member_id})
     else:
-        inbound = inbound.where(InboundMessage.conversation_id == c.id)
-    lines = [Line("in", r.body, r.created_at) for r in session.execute(inbound)]
-    if member is not None and c.campaign_id is not None:
-        outbound = session.execute(
-            select(T.c.body, T.c.created_at, T.c.sent_at, T.c.status, T.c.conversation_id,
-                   T.c.volunteer_id)
-            .where(T.c.member_id == member.id, T.c.campaign_id == c.campaign_id)
-        )  # fmt: skip
+        inbound = conn.execute(_IN_OF_MEMBER, {"member_id": member_id,
+                                               "campaign_id": c.campaign_id})  # fmt: skip
+    lines = [Line("in", r.body, r.created_at) for r in inbound]
+    if member_id is not None and c.campaign_id is not None:
+        outbound = conn.execute(_OUT_OF_MEMBER, {"member_id": member_id,
+                                                 "campaign_id": c.campaign_id})  # fmt: skip
         lines += [
             Line(
                 "out",
@@ -168,6 +182,32 @@ def thread(session: Session, conversation: Conversation) -> Thread:
             if r.status != MessageStatus.HELD  # a first text nobody sent yet is not said
         ]
     lines.sort(key=lambda line: line.at)
+    return lines
+
+
+@dataclass(frozen=True)
+class Lines:
+    """A thread's texts and who the member is by first name: what a live update shows."""
+
+    first_name: str
+    lines: list[Line]
+
+
+def lines_of(session: Session, conversation: Conversation) -> Lines:
+    """The thread's lines without the member's and campaign's whole rows (thread() loads
+    those for the page): a console's live update renders this for every reply."""
+    c, conn = conversation, session.connection()
+    found = conn.execute(_FIRST_NAME, {"member_id": c.member_id}).first() if c.member_id else None
+    member_id = c.member_id if found is not None else None
+    return Lines(found.first_name or "" if found else "", _lines(conn, c, member_id))
+
+
+def thread(session: Session, conversation: Conversation) -> Thread:
+    """The conversation as its page shows it: the member, the campaign, every text."""
+    c = conversation
+    member = session.get(Member, c.member_id) if c.member_id else None
+    campaign = session.get(Campaign, c.campaign_id) if c.campaign_id else None
+    lines = _lines(session.connection(), c, member.id if member is not None else None)
     return Thread(
         c, member.first_name if member else "", member.last_name if member else "",
         member.local.number if member and member.local else None,

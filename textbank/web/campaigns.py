@@ -89,15 +89,16 @@ def _common() -> dict:
 def index():
     state = request.args.get("state", "")
     kind = request.args.get("kind", "")
+    mode = request.args.get("mode", "")
+    shown = {"state": state, "kind": kind, "mode": mode, "states": CampaignState.ALL}
     try:
-        page = list_campaigns(db(), state=state or None, kind=kind or None,
+        page = list_campaigns(db(), state=state or None, kind=kind or None, mode=mode or None,
                               after=request.args.get("after") or None, limit=25)  # fmt: skip
     except CampaignError as exc:
-        return render_template("campaigns/list.html", error=str(exc), page=None, state=state,
-                               kind=kind, states=CampaignState.ALL, **_common()), 400  # fmt: skip
-    return render_template("campaigns/list.html", page=page, state=state, kind=kind,
-                           states=CampaignState.ALL, describe=describe_audience,
-                           **_common())  # fmt: skip
+        return render_template("campaigns/list.html", error=str(exc), page=None, **shown,
+                               **_common()), 400  # fmt: skip
+    return render_template("campaigns/list.html", page=page, describe=describe_audience,
+                           **shown, **_common())  # fmt: skip
 
 
 def _form_page(
