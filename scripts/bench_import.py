@@ -17,7 +17,12 @@ from sqlalchemy import func, select
 
 from textbank.db import make_session_factory, session_scope
 from textbank.members.demo import member_csv
-from textbank.members.importer import import_members, parse_member_file
+from textbank.members.importer import (
+    ImportResult,
+    import_members,
+    open_member_table,
+    parse_chunks,
+)
 from textbank.models import Member
 
 
@@ -32,7 +37,8 @@ def main() -> None:
     times: dict[str, float] = {}
 
     with stopwatch(times, "parse"):
-        parsed = parse_member_file(data)
+        table, columns, _ = open_member_table(data, None, None)
+        parsed = sum(len(c) for c in parse_chunks(table, columns, ImportResult()))
     with stopwatch(times, "import"), session_scope(sessions) as session:
         first = import_members(session, data)
     with stopwatch(times, "reimport"), session_scope(sessions) as session:
@@ -60,7 +66,7 @@ def main() -> None:
     target = 15.0
     verdict = "meets" if times["import"] < target else "MISSES"
     print(f"target: {rows:,} rows under {target:.0f} s -> {verdict}")
-    assert stored == first.created == len(parsed.members)
+    assert stored == first.created and parsed >= stored
 
 
 if __name__ == "__main__":

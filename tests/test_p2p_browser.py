@@ -31,6 +31,23 @@ def _fits(page, name: str) -> None:
     page.set_viewport_size({"width": 1280, "height": 900})
 
 
+def _until(page, script: str, arg=None) -> None:
+    """Wait until `script` is true in the page, polled from here: wait_for_function's polling
+    evaluates a string, which the page's Content-Security-Policy forbids."""
+    for _ in range(200):
+        if page.evaluate(script, arg):
+            return
+        page.wait_for_timeout(50)
+    raise AssertionError(f"never true: {script}")
+
+
+def _settle(page) -> None:
+    """Let the live preview's request (typing waits 400 ms, then posts) finish before the
+    page is left: a request cut off by leaving is an error in the console."""
+    page.wait_for_timeout(450)
+    _until(page, "!document.querySelector('.htmx-request')")
+
+
 def test_a_manager_builds_and_launches_a_p2p_campaign_a_volunteer_works_it(live):
     seed(live.sessions, MEMBERS)
     volunteer(live.sessions, "lead@example.org", role="manager")
@@ -44,8 +61,11 @@ def test_a_manager_builds_and_launches_a_p2p_campaign_a_volunteer_works_it(live)
         boss.get_by_label("Name", exact=True).fill("Rally <Saturday>")
         boss.get_by_label("Message (English").fill("Hi {first_name}, can you come Saturday?")
         boss.get_by_label("Locals").fill("1199")
+        replies = boss.get_by_label("Volunteers may answer the replies")
+        assert replies.is_visible() and not replies.is_checked()  # a blast's: off by default
+        _fits(boss, "create-blast")
         boss.get_by_role("radio", name=re.compile("^Peer-to-peer")).check()
-        assert batch.is_visible()
+        assert batch.is_visible() and not replies.is_visible()  # P2P volunteers always answer
         batch.fill("2")
         boss.get_by_label("Reclaim time (minutes)").fill("30")
         boss.get_by_label("Title of canned response 1").fill("Where is it?")
@@ -56,9 +76,10 @@ def test_a_manager_builds_and_launches_a_p2p_campaign_a_volunteer_works_it(live)
         # The keyboard alone adds a row: the new row's title has the focus, nothing typed lost.
         add = boss.get_by_role("button", name="Add another canned response")
         add.focus()
+        _settle(boss)
         with boss.expect_navigation():
             boss.keyboard.press("Enter")
-        boss.wait_for_function("document.activeElement.id.startsWith('f-canned_title_')")
+        _until(boss, "document.activeElement.id.startsWith('f-canned_title_')")
         focused = boss.evaluate("document.activeElement.id")
         assert re.fullmatch(r"f-canned_title_\d+", focused), focused
         assert boss.get_by_label("Title of canned response 1").input_value() == "Where is it?"
@@ -77,22 +98,25 @@ def test_a_manager_builds_and_launches_a_p2p_campaign_a_volunteer_works_it(live)
         # A batch size of 0 is refused beside its field; what was typed stays.
         batch.fill("0")
         batch.evaluate("el => el.form.noValidate = true")  # past the browser's own check
+        _settle(boss)
         with boss.expect_navigation():
             boss.get_by_role("button", name="Save draft").click()
         beside = boss.locator("#e-batch_size")
         assert "Batch size must be a whole number from 1 to 1000" in beside.inner_text()
-        boss.wait_for_function("document.activeElement.id === 'f-batch_size'")
+        _until(boss, "document.activeElement.id === 'f-batch_size'")
         assert boss.get_by_label("Title of canned response 1").input_value() == "Where is it?"
         _fits(boss, "error")
         meant = (f"400 {live.url}/campaigns/new", "400 (BAD REQUEST)")  # that refusal was meant
-        assert len(problems) == 2 and all(any(m in p for m in meant) for p in problems), problems
-        problems.clear()
+        assert any(meant[0] == p for p in problems), problems
+        problems[:] = [p for p in problems if not any(m in p for m in meant)]
         boss.get_by_label("Batch size (peer-to-peer)").fill("2")
+        _settle(boss)
         boss.get_by_role("button", name="Save draft").click()
         boss.get_by_role("heading", name="Volunteers and the conversations").wait_for()
         boss.get_by_role("link", name="Edit", exact=True).click()
         assert boss.get_by_label("Batch size (peer-to-peer)").input_value() == "2"
         _fits(boss, "edit")
+        _settle(boss)
         boss.get_by_role("button", name="Save and review the launch").click()
 
         assert boss.get_by_text("Peer-to-peer: nothing is sent when you launch.").is_visible()
@@ -111,8 +135,7 @@ def test_a_manager_builds_and_launches_a_p2p_campaign_a_volunteer_works_it(live)
         ana.wait_for_url(f"{live.url}/volunteer/campaigns/{campaign_id}")
         first = ana.locator("[data-member-name]").inner_text()
         ana.keyboard.press("Enter")
-        ana.wait_for_function("n => document.querySelector('[data-member-name]')?.innerText "
-                              "!== n", arg=first)  # fmt: skip
+        _until(ana, "n => document.querySelector('[data-member-name]')?.innerText !== n", first)
         _work_queue(live.settings)
         with live.sessions() as session:
             phone = session.scalar(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import itertools
 import logging
+from collections.abc import Iterable
 
 from flask import g, jsonify, request, url_for
 
@@ -10,7 +13,7 @@ from textbank import enqueue
 from textbank.api import ApiError, bp
 from textbank.api.auth import MANAGERS, require_role
 from textbank.members import uploads
-from textbank.members.csvfile import BINARY_CHECK_BYTES, UnreadableFile, refuse_binary
+from textbank.members.csvfile import Sniffer, UnreadableFile
 from textbank.members.fields import FieldError
 from textbank.members.importer import NotAMemberList, import_members
 from textbank.members.listing import MAX_PAGE, list_members, member_to_dict
@@ -19,7 +22,7 @@ from textbank.values import whole_number
 from textbank.web import redis_ext
 from textbank.web.database import db
 from textbank.web.imports import progress_of
-from textbank.web.limits import upload_body
+from textbank.web.limits import upload_pieces
 
 log = logging.getLogger(__name__)
 
@@ -32,18 +35,25 @@ JOB_BYTES = 1024 * 1024
 @bp.post("/members/import")
 @require_role(*MANAGERS)
 def import_member_csv():
-    body = upload_body()
-    head = body.read(BINARY_CHECK_BYTES)
+    """Import a CSV body: at once up to JOB_BYTES, past that as a job (202, poll the URL)."""
+    body = upload_pieces()
+    sniffer, head, size = Sniffer(), [], 0
     try:
-        refuse_binary(head)  # before the rest is read: an .xlsx is refused at its first 64 KB
+        for piece in body:
+            sniffer.feed(piece)  # an .xlsx is refused at its first 64 KB, before the rest
+            head.append(piece)
+            size += len(piece)
+            if size > JOB_BYTES:
+                break
+        else:
+            encoding = sniffer.finish()
     except UnreadableFile as exc:
         raise ApiError(f"not a member list: {exc}", 400) from exc
-    data = head + body.read()
     session = db()
-    if len(data) > JOB_BYTES:
-        return _queue_import(session, data)
+    if size > JOB_BYTES:
+        return _queue_import(session, itertools.chain(head, body))
     try:
-        result = import_members(session, data)
+        result = import_members(session, io.BytesIO(b"".join(head)), encoding=encoding)
     except NotAMemberList as exc:
         session.rollback()
         raise ApiError(f"not a member list: {exc}", 400) from exc
@@ -51,10 +61,13 @@ def import_member_csv():
     return jsonify(result.to_dict())
 
 
-def _queue_import(session, data: bytes):
-    """The browser's Upload job, with the columns recognised by their names."""
+def _queue_import(session, pieces: Iterable[bytes]):
+    """The browser's Upload job, with the columns recognised by their names.
+
+    The body goes to the database a part at a time as it arrives (see members/spool.py).
+    """
     try:
-        upload = uploads.start(session, UploadKind.MEMBERS, "api-import.csv", data, g.user)
+        upload = uploads.start(session, UploadKind.MEMBERS, "api-import.csv", pieces, g.user)
     except uploads.UploadError as exc:
         session.rollback()
         raise ApiError(str(exc), 400) from exc

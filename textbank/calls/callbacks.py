@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
+from functools import cache
+from typing import Any, cast
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import Integer, bindparam, func, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
@@ -48,16 +49,54 @@ class Applied:
     retry_at: datetime | None = None
 
 
-def apply_event(session: Session, event: CallEvent, now: datetime) -> Applied:
-    """Record a callback; duplicates, stale ones and ones about other attempts are no-ops."""
+# What apply_event reads of the row (answers._load reads the same and hands it over).
+_ROW = select(
+    C.c.id, C.c.member_id, C.c.campaign_id, C.c.attempts, C.c.twilio_sid, C.c.placements,
+    C.c.status, C.c.answered_by,
+).where(C.c.id == bindparam("call_id"))  # fmt: skip
+
+
+@cache
+def _forward(status: CallStatus, answered: bool, ended: bool, error: bool, machine: bool):
+    """The UPDATE that moves an attempt forward to `status`, built once per shape: building
+    and hashing a statement per callback cost more CPU than running it."""
+    now = bindparam("now", type_=C.c.updated_at.type)
+    # Parameters are named apart from the columns: an execute() parameter named like a
+    # column that the statement does not set would be SET too.
+    values: dict = {"status": status.value, "twilio_status": bindparam("p_twilio_status"),
+                    "updated_at": now}  # fmt: skip
+    if answered:
+        values["answered_by"] = func.coalesce(C.c.answered_by, bindparam("p_answered_by"))
+    if ended:
+        values["ended_at"] = now
+        values["seconds"] = C.c.seconds + bindparam("p_duration", type_=Integer)
+        if error:
+            values["error_code"] = bindparam("p_error_code", type_=Integer)
+    if status == CallStatus.IN_PROGRESS:
+        values["answered_at"] = func.coalesce(C.c.answered_at, now)
+    if machine:
+        # The voicemail TwiML plays right after the beep: a machine answer is a message left.
+        values["voicemail_at"] = func.coalesce(C.c.voicemail_at, now)
+    return (
+        update(C)
+        .where(C.c.id == bindparam("call_id"), C.c.attempts == bindparam("attempt"),
+               C.c.status.in_([s.value for s in call_lower_ranked(status)]))
+        .values(**values)
+    )  # fmt: skip
+
+
+def apply_event(session: Session, event: CallEvent, now: datetime, row: Any = None) -> Applied:
+    """Record a callback; duplicates, stale ones and ones about other attempts are no-ops.
+
+    `row`: the call as _ROW reads it, when the caller has just read it in the same
+    transaction (the answer URL's request); otherwise it is read here.
+    """
     status = TWILIO_CALL_STATUS.get(event.twilio_status)
     if status is None:
         log.info("call %s: ignoring unknown Twilio status %r", event.sid, event.twilio_status)
         return Applied(False, False)
-    row = session.execute(
-        select(C.c.id, C.c.member_id, C.c.campaign_id, C.c.attempts, C.c.twilio_sid,
-               C.c.placements, C.c.status, C.c.answered_by).where(C.c.id == event.call_id)
-    ).first()  # fmt: skip
+    if row is None:
+        row = session.execute(_ROW, {"call_id": event.call_id}).first()
     if row is None or row.attempts != event.attempt or row.attempts == 0:
         log.warning("call %s: callback for call row %s attempt %s, which is not current",
                     event.sid, event.call_id, event.attempt)  # fmt: skip
@@ -78,31 +117,22 @@ def apply_event(session: Session, event: CallEvent, now: datetime) -> Applied:
         return Applied(False, ended)
     learnt = row.twilio_sid is None and learn_sid(session, row.id, event.attempt, event.sid, now)
     placements = row.placements + (1 if learnt else 0)
-    values: dict = {"status": status, "twilio_status": event.twilio_status, "updated_at": now}
-    if event.answered_by:
-        values["answered_by"] = func.coalesce(C.c.answered_by, event.answered_by)
-    if ended:
-        values["ended_at"] = now
-        values["seconds"] = C.c.seconds + max(0, event.duration or 0)
-        if event.error_code is not None:
-            values["error_code"] = event.error_code
-    if status == CallStatus.IN_PROGRESS:
-        values["answered_at"] = func.coalesce(C.c.answered_at, now)
-    if event.answered_by in MACHINE_ANSWERS:
-        # The voicemail TwiML plays right after the beep: a machine answer is a message left.
-        values["voicemail_at"] = case((C.c.voicemail_at.is_(None), now), else_=C.c.voicemail_at)
-    moved = cast(CursorResult, session.execute(
-        update(C)
-        .where(C.c.id == row.id, C.c.attempts == event.attempt,
-               C.c.status.in_(call_lower_ranked(status)))
-        .values(**values)
-    )).rowcount  # fmt: skip
+    forward = _forward(status, bool(event.answered_by), ended, event.error_code is not None,
+                       event.answered_by in MACHINE_ANSWERS)  # fmt: skip
+    moved = cast(CursorResult, session.execute(forward, {
+        "call_id": row.id, "attempt": event.attempt, "p_twilio_status": event.twilio_status,
+        "now": now, "p_answered_by": event.answered_by,
+        "p_duration": max(0, event.duration or 0), "p_error_code": event.error_code,
+    })).rowcount  # fmt: skip
     if not moved:
         return Applied(False, ended)
-    if status in (CallStatus.IN_PROGRESS, CallStatus.COMPLETED) and (
-        status == CallStatus.IN_PROGRESS or (event.duration or 0) > 0
-    ):
-        mark(session, [row.member_id], Step.DELIVERED, now)  # reached: a person or a recorder
+    # Reached: a person or a recorder. Moving to in-progress marks it, so a call that ends
+    # from in-progress was marked then (in the transaction that moved it).
+    if status == CallStatus.IN_PROGRESS or (
+        status == CallStatus.COMPLETED and (event.duration or 0) > 0
+        and row.status != CallStatus.IN_PROGRESS
+    ):  # fmt: skip
+        mark(session, [row.member_id], Step.DELIVERED, now)
     retry_at = None
     if status in CALL_RETRYABLE:
         retry_at = _maybe_retry(session, row.campaign_id, row.id, row.member_id, event.attempt,

@@ -111,6 +111,30 @@ def claim(
     return [Claimed(r.id, r.member_id, r.phone, r.attempts + 1, ring_seconds) for r in due]
 
 
+_NOW = bindparam("now", type_=C.c.updated_at.type)
+# Built once: a callback's statements are cheap to run and, built each time, dear to make.
+_LEARN_SID = (
+    update(C)
+    .where(C.c.id == bindparam("call_id"), C.c.attempts == bindparam("attempt"),
+           C.c.twilio_sid.is_(None))
+    .values(twilio_sid=bindparam("sid"), placements=C.c.placements + 1,
+            placed_at=func.coalesce(C.c.placed_at, _NOW), updated_at=_NOW)
+    .returning(C.c.member_id)
+)  # fmt: skip
+_UNFINISHED = select(
+    exists().where(C.c.campaign_id == bindparam("campaign_id"),
+                   C.c.status.in_([s.value for s in CALL_UNFINISHED]))
+)  # fmt: skip
+_CAMPAIGNS = table(Campaign)
+_COMPLETE = (
+    update(_CAMPAIGNS)
+    .where(_CAMPAIGNS.c.id == bindparam("campaign_id"),
+           _CAMPAIGNS.c.status == CampaignStatus.SENDING.value,
+           _CAMPAIGNS.c.channel == Channel.VOICE.value)
+    .values(status=CampaignStatus.COMPLETED.value, completed_at=bindparam("now"))
+)  # fmt: skip
+
+
 def learn_sid(session: Session, call_id: int, attempt: int, sid: str, now: datetime) -> bool:
     """The attempt's call exists at Twilio under `sid`; True the first time it is learnt.
 
@@ -118,12 +142,8 @@ def learn_sid(session: Session, call_id: int, attempt: int, sid: str, now: datet
     placement and marks the member contacted; the rest find the SID already there.
     """
     learnt = session.execute(
-        update(C)
-        .where(C.c.id == call_id, C.c.attempts == attempt, C.c.twilio_sid.is_(None))
-        .values(twilio_sid=sid, placements=C.c.placements + 1,
-                placed_at=func.coalesce(C.c.placed_at, now), updated_at=now)
-        .returning(C.c.member_id)
-    ).first()  # fmt: skip
+        _LEARN_SID, {"call_id": call_id, "attempt": attempt, "sid": sid, "now": now}
+    ).first()
     if learnt is None:
         return False
     mark(session, [learnt.member_id], Step.TEXTED, now)
@@ -256,16 +276,10 @@ def due_buckets(session: Session, campaign_id: int, now: datetime) -> list[int]:
 
 def complete_if_done(session: Session, campaign_id: int, now: datetime) -> bool:
     """Mark a voice campaign completed once no call is waiting, retrying or live."""
-    if session.scalar(
-        select(exists().where(C.c.campaign_id == campaign_id, C.c.status.in_(CALL_UNFINISHED)))
-    ):
+    if session.scalar(_UNFINISHED, {"campaign_id": campaign_id}):
         return False
     done = cast(CursorResult, session.execute(
-        update(Campaign)
-        .where(Campaign.id == campaign_id, Campaign.status == CampaignStatus.SENDING,
-               Campaign.channel == Channel.VOICE)
-        .values(status=CampaignStatus.COMPLETED, completed_at=now)
-    )).rowcount  # fmt: skip
+        _COMPLETE, {"campaign_id": campaign_id, "now": now})).rowcount  # fmt: skip
     if done:
         log.info("voice campaign %s completed", campaign_id)
     return bool(done)

@@ -23,11 +23,10 @@ def members_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def import_command(path: str, as_json: bool) -> None:
     """Import or update members from a CSV file (upsert by phone)."""
-    with open(path, "rb") as fh:
-        data = fh.read()
     try:
-        with session_scope(session_factory()) as session:
-            result = import_members(session, data)
+        # Read a piece at a time (twice: once for the encoding), never whole.
+        with open(path, "rb") as fh, session_scope(session_factory()) as session:
+            result = import_members(session, fh)
     except NotAMemberList as exc:
         click.echo(f"error: {path} is not a member list: {exc}", err=True)
         sys.exit(2)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from textbank.members.csvfile import (
-    UnreadableFile,
-    UnreadableRow,
-    decode,
-    normalize_header,
-    read_table,
-)
+import io
+from typing import BinaryIO
+
+from textbank.members.csvfile import UnreadableFile, UnreadableRow, normalize_header, open_table
 from textbank.members.fields import PHONE_HEADERS
 
 REASON_HEADERS = ("reason", "opt_out_reason", "optout_reason", "suppression_reason", "why", "note",
@@ -19,10 +16,11 @@ class NotASuppressionList(ValueError):
     """The file has no phone numbers to read; the message says why."""
 
 
-def read_suppression_list(data: bytes) -> list[tuple[int, str, str]]:
+def read_suppression_list(data: bytes | BinaryIO) -> list[tuple[int, str, str]]:
     """(row number, phone as written, reason or "") for every row with a phone."""
+    stream = io.BytesIO(data) if isinstance(data, bytes) else data
     try:
-        table = read_table(decode(data), (*PHONE_HEADERS, *REASON_HEADERS))
+        table = open_table(stream, (*PHONE_HEADERS, *REASON_HEADERS))
     except UnreadableFile as exc:
         raise NotASuppressionList(str(exc)) from exc
     headers = [normalize_header(h) for h in table.header]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import re
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import IO, BinaryIO, TextIO
 
 DELIMITERS = (",", ";", "\t", "|")
 
@@ -28,39 +31,128 @@ _UTF8_SEQUENCE = re.compile(
 )
 MAX_COLUMNS = 1000
 BINARY_CHECK_BYTES = 65536
+PIECE = 1024 * 1024  # bytes read at a time
+# One physical line longer than this is refused (its row, or the file if it is the header)
+# before it is held: a million columns fit, a 200 MB file without a line break does not.
+MAX_LINE = 8 * 1024 * 1024
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
 def refuse_binary(head: bytes) -> None:
     """Refuse a file whose first bytes hold a NUL (a spreadsheet, a zip), unless UTF-16."""
-    if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+    if b"\x00" in head and not head.startswith(_UTF16_BOMS):
         raise UnreadableFile(
             "the file is binary, not a CSV text file (is it an .xlsx? save as CSV)"
         )
 
 
-def decode(data: bytes) -> str:
-    """Decode CSV bytes, one rule per file.
+@dataclass(frozen=True)
+class Encoding:
+    """How a file's bytes are read as text, decided once for the whole file."""
 
-    UTF-16 with a BOM; UTF-8 (with or without BOM) when it all decodes, or when it has any
-    UTF-8 accented letter: then the few bytes that are not UTF-8 stay marked (surrogate
-    escapes) and read_table rejects their rows by number, so "José" is never read as
-    "JosÃ©" because one other row was saved in another encoding. A file with high bytes and
-    no UTF-8 at all is Windows-1252 (Excel's plain "CSV (Comma delimited)" on Windows).
+    codec: str  # "utf-16", "utf-8-sig" or "cp1252"
+    errors: str
+    lines: int = 0  # line breaks in the file: at most this many rows after the header
+
+
+class Sniffer:
+    """Decide a file's encoding from its bytes as they pass by, a piece at a time.
+
+    One rule per file: UTF-16 with a BOM; UTF-8 (with or without BOM) when the file has any
+    UTF-8 multi-byte sequence: then the few bytes that are not UTF-8 stay marked (surrogate
+    escapes) and read_table rejects their rows by number, so "José" is never read as "JosÃ©"
+    because one other row was saved in another encoding. A file with high bytes and no UTF-8
+    at all is Windows-1252 (Excel's plain "CSV (Comma delimited)" on Windows); plain ASCII
+    reads the same either way. The sequence that decides may be the file's last line, so the
+    decision is taken after the last byte: a file is read twice (here, then to import it) and
+    never held whole. A binary file is refused as soon as its first 64 KB have passed.
     """
-    if not data.strip():
-        raise UnreadableFile("the file is empty")
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            return data.decode("utf-16")
-        except UnicodeDecodeError as exc:
-            raise UnreadableFile("the file claims UTF-16 but is not") from exc
-    refuse_binary(data[:BINARY_CHECK_BYTES])
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        if _UTF8_SEQUENCE.search(data):
-            return data.decode("utf-8-sig", errors="surrogateescape")
-        return data.decode("cp1252", errors="replace")
+
+    def __init__(self) -> None:
+        self._head = b""
+        self._started = False
+        self._tail = b""  # a UTF-8 sequence may straddle two pieces
+        self._utf8 = self._high = self._content = False
+        self._utf16: codecs.IncrementalDecoder | None = None
+        self.lines = 0
+        self.size = 0
+
+    def feed(self, piece: bytes) -> None:
+        self.size += len(piece)
+        if self._started:
+            self._scan(piece)
+            return
+        self._head += piece
+        if len(self._head) >= BINARY_CHECK_BYTES:
+            self._start()
+
+    def _start(self) -> None:
+        head, self._head, self._started = self._head, b"", True
+        if head.startswith(_UTF16_BOMS):
+            self._utf16 = codecs.getincrementaldecoder("utf-16")()
+        else:
+            refuse_binary(head[:BINARY_CHECK_BYTES])
+        self._scan(head)
+
+    def _scan(self, piece: bytes) -> None:
+        self.lines += piece.count(b"\n")
+        if not self._content and piece.strip():
+            self._content = True
+        if self._utf16 is not None:
+            try:
+                self._utf16.decode(piece)
+            except UnicodeDecodeError as exc:
+                raise UnreadableFile("the file claims UTF-16 but is not") from exc
+            return
+        if self._utf8 or piece.isascii():
+            self._tail = b""
+            return
+        self._high = True
+        window = self._tail + piece
+        self._utf8 = _UTF8_SEQUENCE.search(window) is not None
+        self._tail = window[-3:]
+
+    def finish(self) -> Encoding:
+        if not self._started:
+            self._start()
+        if not self._content:
+            raise UnreadableFile("the file is empty")
+        if self._utf16 is not None:
+            try:
+                self._utf16.decode(b"", final=True)
+            except UnicodeDecodeError as exc:
+                raise UnreadableFile("the file claims UTF-16 but is not") from exc
+            return Encoding("utf-16", "strict", self.lines)
+        if self._utf8 or not self._high:
+            return Encoding("utf-8-sig", "surrogateescape", self.lines)
+        return Encoding("cp1252", "replace", self.lines)
+
+
+def pieces(stream: IO[bytes]) -> Iterator[bytes]:
+    """A file's bytes in pieces: its first 64 KB alone (a binary file stops there)."""
+    size = BINARY_CHECK_BYTES
+    while piece := stream.read(size):
+        yield piece
+        size = PIECE
+
+
+def sniff(stream: BinaryIO) -> Encoding:
+    """Read a seekable file once, a piece at a time, for its encoding; rewind it."""
+    sniffer = Sniffer()
+    for piece in pieces(stream):
+        sniffer.feed(piece)
+    stream.seek(0)
+    return sniffer.finish()
+
+
+def open_text(stream: BinaryIO, encoding: Encoding) -> TextIO:
+    """The file as text, decoded a few KB at a time (newline="" as the csv module wants)."""
+    return io.TextIOWrapper(
+        stream,
+        encoding=encoding.codec,
+        errors=encoding.errors,
+        newline="",
+    )
 
 
 def normalize_header(name: str) -> str:
@@ -90,19 +182,33 @@ def _pick_delimiter(first_line: str, known: Iterable[str]) -> str:
     return max(DELIMITERS, key=score)
 
 
+class _LongLine(Exception):
+    """A physical line past MAX_LINE; it was skipped to its end, never held whole."""
+
+
 class _Lines:
     """The text's physical lines, counted, with the ones of the record being read kept."""
 
-    def __init__(self, text: str) -> None:
-        self._lines = iter(text.splitlines(keepends=True))
+    def __init__(self, text: TextIO) -> None:
+        self._text = text
         self.replay: deque[str] = deque()
         self.record: list[str] = []
 
     def __iter__(self) -> _Lines:
         return self
 
+    def _read(self) -> str:
+        line = self._text.readline(MAX_LINE)
+        if len(line) == MAX_LINE and not line.endswith(("\n", "\r")):
+            while (rest := self._text.readline(MAX_LINE)) and not rest.endswith(("\n", "\r")):
+                pass
+            raise _LongLine
+        if not line:
+            raise StopIteration
+        return line
+
     def __next__(self) -> str:
-        line = self.replay.popleft() if self.replay else next(self._lines)
+        line = self.replay.popleft() if self.replay else self._read()
         self.record.append(line)
         return line
 
@@ -131,17 +237,28 @@ def _runaway(record: list[str], cells: list[str], width: int, delimiter: str) ->
     return width > 1 and any(line.count(delimiter) >= width - 1 for line in record[1:-1])
 
 
-def read_table(text: str, known_headers: Iterable[str]) -> Table:
-    """Split decoded CSV text into a header and numbered rows (header is row 1).
+def read_table(text: TextIO, known_headers: Iterable[str]) -> Table:
+    """Split decoded CSV text into a header and numbered rows (header is row 1), lazily.
 
     Rows that cannot be read come as (number, UnreadableRow) instead of cells: a quote that
     never closes on its own line and leaves the row with the wrong number of cells (it
-    would swallow the rows after it), a NUL, bytes that are not in the file's encoding.
-    The rows after such a row are read from the line after it.
+    would swallow the rows after it), a NUL, bytes that are not in the file's encoding, a
+    line past MAX_LINE. The rows after such a row are read from the line after it.
     """
-    first_line = next((line for line in text.splitlines() if line.strip()), "")
-    delimiter = _pick_delimiter(first_line, known_headers)
     lines = _Lines(text)
+    too_long = (f"row {{}}: the header is longer than {MAX_LINE:,} characters "
+                f"(a member list has at most {MAX_COLUMNS} columns)")  # fmt: skip
+    first_line = ""
+    try:
+        for line in lines:  # blank lines before the header are read again by the csv reader
+            if line.strip():
+                first_line = line
+                break
+    except _LongLine as exc:
+        raise UnreadableFile(too_long.format(len(lines.record) + 1)) from exc
+    lines.replay.extend(lines.record)
+    lines.record = []
+    delimiter = _pick_delimiter(first_line, known_headers)
 
     def reader():
         return csv.reader(lines, delimiter=delimiter, strict=False)
@@ -157,6 +274,8 @@ def read_table(text: str, known_headers: Iterable[str]) -> Table:
                 break
     except csv.Error as exc:
         raise UnreadableFile(f"row {header_row + 1}: the header cannot be read: {exc}") from exc
+    except _LongLine as exc:
+        raise UnreadableFile(too_long.format(header_row + 1)) from exc
     if header is None:
         raise UnreadableFile("the file is empty")
     if len(header) > MAX_COLUMNS:
@@ -179,6 +298,8 @@ def read_table(text: str, known_headers: Iterable[str]) -> Table:
                 return
             except csv.Error as exc:
                 cells, error = [], str(exc)
+            except _LongLine:
+                cells, error = [], f"a line in it is longer than {MAX_LINE:,} characters"
             number += 1
             if error or _runaway(lines.record, cells, len(header), delimiter):
                 reason = error or (
@@ -194,3 +315,12 @@ def read_table(text: str, known_headers: Iterable[str]) -> Table:
             yield number, (UnreadableRow(problem) if problem else cells)
 
     return Table(header=header, rows=rows())
+
+
+def open_table(
+    stream: BinaryIO, known_headers: Iterable[str], encoding: Encoding | None = None
+) -> Table:
+    """read_table over a binary file, its encoding sniffed first unless already known."""
+    if encoding is None:
+        encoding = sniff(stream)
+    return read_table(open_text(stream, encoding), known_headers)

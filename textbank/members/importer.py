@@ -2,52 +2,30 @@
 
 from __future__ import annotations
 
+import io
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
-from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from textbank.bulk import bulk_insert
-from textbank.compliance.optouts import suppressed_among
 from textbank.members import fields as mf
 from textbank.members.csvfile import (
+    Encoding,
+    Table,
     UnreadableFile,
     UnreadableRow,
-    decode,
     normalize_header,
-    read_table,
+    open_table,
 )
 from textbank.members.phones import InvalidPhone, to_e164
-from textbank.models import Local, Member, MemberTag, table, utcnow
+from textbank.members.upsert import MemberWriter
+from textbank.models import utcnow
 
 log = logging.getLogger(__name__)
 
-# Columns an import may set. Opt-out state is deliberately absent: a file never re-subscribes.
-MEMBER_COLUMNS = (
-    "first_name", "last_name", "email", "worksite", "language", "status", "is_leader",
-    "external_id", "zip_code",
-)  # fmt: skip
-CHUNK = 5000
-NEW_MEMBER_DEFAULTS = {
-    "first_name": "",
-    "last_name": "",
-    "email": None,
-    "worksite": None,
-    "language": "en",
-    "status": "active",
-    "is_leader": False,
-    "external_id": None,
-    "zip_code": None,
-    "opted_out_at": None,
-    "opt_out_source": None,
-}
-INSERT_COLUMNS = (
-    *MEMBER_COLUMNS, "phone", "local_id", "created_at", "updated_at", "opted_out_at",
-    "opt_out_source",
-)  # fmt: skip
+CHUNK = 5000  # members parsed, then written, at a time: memory holds one chunk, not the file
 
 
 class NotAMemberList(ValueError):
@@ -58,6 +36,8 @@ class NotAMemberList(ValueError):
 class Rejection:
     row: int
     reason: str
+    # The row as the file had it, for the rejected rows' download (not in the result).
+    cells: list[str] = field(default_factory=list, compare=False, repr=False)
 
 
 @dataclass
@@ -81,15 +61,6 @@ class ParsedMember:
 
 
 @dataclass
-class ParsedFile:
-    members: dict[str, ParsedMember]
-    rejected: list[Rejection]
-    duplicates: int
-    ignored_columns: list[str]
-    warnings: list[Rejection] = field(default_factory=list)
-
-
-@dataclass
 class ImportResult:
     created: int = 0
     updated: int = 0
@@ -99,6 +70,7 @@ class ImportResult:
     ignored_columns: list[str] = field(default_factory=list)
     # Rows imported without a value that could not be kept (a malformed email).
     warnings: list[Rejection] = field(default_factory=list)
+    header: list[str] = field(default_factory=list)  # the file's, as written
 
     def to_dict(self) -> dict:
         return {
@@ -191,10 +163,13 @@ def _parse_row(number: int, cells: list[str], columns: dict[int, str]) -> Parsed
     return member
 
 
-def parse_member_file(data: bytes, mapping: dict[str, str] | None = None) -> ParsedFile:
-    """Read and validate a member CSV without touching the database."""
+def open_member_table(
+    source: bytes | BinaryIO, mapping: dict[str, str] | None, encoding: Encoding | None
+) -> tuple[Table, dict[int, str], list[str]]:
+    """The file's table and which column is which field; NotAMemberList if it has no phones."""
+    stream = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
-        table = read_table(decode(data), mf.ALIAS_TO_FIELD)
+        table = open_table(stream, mf.ALIAS_TO_FIELD, encoding)
     except UnreadableFile as exc:
         raise NotAMemberList(str(exc)) from exc
     columns, ignored = _column_map(table.header, mapping)
@@ -204,15 +179,22 @@ def parse_member_file(data: bytes, mapping: dict[str, str] | None = None) -> Par
             "no phone column: expected one of phone, cell, mobile, phone_number; "
             f"found columns: {found}"
         )
+    return table, columns, ignored
+
+
+def parse_chunks(
+    table: Table, columns: dict[int, str], result: ImportResult
+) -> Iterator[dict[str, ParsedMember]]:
+    """The members of the file, CHUNK distinct phones at a time, duplicate rows merged.
+
+    Rejected rows and warnings are noted in `result` as they are met.
+    """
     members: dict[str, ParsedMember] = {}
-    rejected: list[Rejection] = []
-    warnings: list[Rejection] = []
-    duplicates = 0
     seen_rows = 0
     try:
         for number, cells in table.rows:
             if isinstance(cells, UnreadableRow):
-                rejected.append(Rejection(number, cells.reason))
+                result.rejected.append(Rejection(number, cells.reason))
                 seen_rows += 1
                 continue
             if not any(c.strip() for c in cells):
@@ -221,151 +203,52 @@ def parse_member_file(data: bytes, mapping: dict[str, str] | None = None) -> Par
             try:
                 member = _parse_row(number, cells, columns)
             except (InvalidPhone, mf.FieldError) as exc:
-                rejected.append(Rejection(number, str(exc)))
+                result.rejected.append(Rejection(number, str(exc), cells))
                 continue
-            warnings.extend(Rejection(number, w) for w in member.warnings)
+            result.warnings.extend(Rejection(number, w) for w in member.warnings)
             if member.phone in members:
                 members[member.phone].merge(member)
-                duplicates += 1
+                result.duplicates += 1
             else:
                 members[member.phone] = member
+            if len(members) >= CHUNK:
+                yield members
+                members = {}
     except UnreadableFile as exc:
         raise NotAMemberList(str(exc)) from exc
     if seen_rows == 0:
         raise NotAMemberList("the file has a header but no member rows")
-    return ParsedFile(members, rejected, duplicates, ignored, warnings)
-
-
-def _chunks(items: list, size: int = CHUNK):
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _ensure_locals(session: Session, parsed: dict[str, ParsedMember]) -> dict[str, int]:
-    """Local number -> id, creating locals seen for the first time."""
-    names: dict[str, str | None] = {}
-    for m in parsed.values():
-        if m.local:
-            names[m.local] = m.local_name or names.get(m.local)
-    if not names:
-        return {}
-    ids: dict[str, int] = {}
-    for chunk in _chunks(sorted(names)):
-        ids.update(
-            session.execute(select(Local.number, Local.id).where(Local.number.in_(chunk))).all()
-        )
-    missing = [
-        {"number": n, "name": names[n] or f"Local {n}", "created_at": utcnow()}
-        for n in names
-        if n not in ids
-    ]
-    if missing:
-        for number, local_id in session.execute(
-            insert(Local).returning(Local.number, Local.id), missing
-        ):
-            ids[number] = local_id
-    return ids
+    if members:
+        yield members
 
 
 def import_members(
     session: Session,
-    data: bytes,
+    source: bytes | BinaryIO,
     mapping: dict[str, str] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    encoding: Encoding | None = None,
 ) -> ImportResult:
     """Upsert the members in a CSV; the caller's transaction makes it all or nothing.
 
-    `mapping` is a manager's choice of field per column; `progress(done, total)` hears how
-    many members have been written as the chunks go in.
+    `source` is the file's bytes or a seekable binary file, read a piece at a time (twice,
+    unless its `encoding` is already known). `mapping` is a manager's choice of field per
+    column; `progress(done, total)` hears how many members have been written after each
+    chunk, of at most the file's line count (and the exact count at the end).
     """
-    parsed = parse_member_file(data, mapping)
-    result = ImportResult(
-        duplicates=parsed.duplicates,
-        rejected=parsed.rejected,
-        ignored_columns=parsed.ignored_columns,
-        warnings=parsed.warnings,
-    )
-    local_ids = _ensure_locals(session, parsed.members)
-    phones = list(parsed.members)
-    existing: dict[str, Member] = {}
-    for chunk in _chunks(phones):
-        rows = session.execute(
-            select(
-                Member.id,
-                Member.phone,
-                Member.local_id,
-                *(getattr(Member, c) for c in MEMBER_COLUMNS),
-            ).where(Member.phone.in_(chunk))
-        )
-        existing.update({row.phone: row for row in rows})
-    existing_tags: dict[int, set[str]] = {}
-    ids = [row.id for row in existing.values()]
-    for chunk in _chunks(ids):
-        for member_id, tag in session.execute(
-            select(MemberTag.member_id, MemberTag.tag).where(MemberTag.member_id.in_(chunk))
-        ):
-            existing_tags.setdefault(member_id, set()).add(tag)
-
-    now = utcnow()
-    # A phone that opted out before it was a member stays opted out as one.
-    suppressed = suppressed_among(session, [p for p in parsed.members if p not in existing])
-    to_insert: list[dict] = []
-    to_update: list[dict] = []
-    new_tags: list[tuple[int, str]] = []
-    for phone, member in parsed.members.items():
-        local_id = local_ids.get(member.local) if member.local else None
-        row = existing.get(phone)
-        if row is None:
-            values = {**NEW_MEMBER_DEFAULTS, **member.values}
-            if phone in suppressed:
-                values["opted_out_at"], values["opt_out_source"] = now, "suppression_list"
-            to_insert.append(
-                {
-                    **values,
-                    "phone": phone,
-                    "local_id": local_id,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
-            continue
-        # An empty cell never erases what is on file.
-        changes = {k: v for k, v in member.values.items() if getattr(row, k) != v}
-        if local_id is not None and local_id != row.local_id:
-            changes["local_id"] = local_id
-        added = member.tags - existing_tags.get(row.id, set())
-        new_tags.extend((row.id, t) for t in sorted(added))
-        if changes:
-            to_update.append({"id": row.id, **changes, "updated_at": now})
-        if changes or added:
-            result.updated += 1
-        else:
-            result.unchanged += 1
-
-    total, done = len(to_insert) + len(to_update), 0
-    for chunk in _chunks(to_insert):
-        bulk_insert(
-            session,
-            table(Member),
-            INSERT_COLUMNS,
-            [tuple(values[c] for c in INSERT_COLUMNS) for values in chunk],
-        )
-        done += len(chunk)
+    table, columns, ignored = open_member_table(source, mapping, encoding)
+    result = ImportResult(ignored_columns=ignored, header=table.header)
+    writer = MemberWriter(session, utcnow())
+    lines = max(encoding.lines - 1, 0) if encoding is not None else 0  # rows at most
+    for chunk in parse_chunks(table, columns, result):
+        writer.write(chunk)
         if progress is not None:
-            progress(done, total)
-    new_phones = [values["phone"] for values in to_insert]
-    for chunk in _chunks(new_phones):
-        for member_id, phone in session.execute(
-            select(Member.id, Member.phone).where(Member.phone.in_(chunk))
-        ):
-            new_tags.extend((member_id, t) for t in sorted(parsed.members[phone].tags))
-    result.created = len(to_insert)
-    for chunk in _chunks(to_update):
-        session.execute(update(Member), chunk)
-        done += len(chunk)
-        if progress is not None:
-            progress(done, total)
-    bulk_insert(session, table(MemberTag), ("member_id", "tag"), new_tags)
+            progress(writer.written, max(lines, writer.written))
+    counts = writer.finish()
+    result.created, result.updated = counts["created"], counts["updated"]
+    result.unchanged, result.duplicates = counts["unchanged"], result.duplicates + writer.duplicates
+    if progress is not None:
+        progress(writer.written, writer.written)
     log.info(
         "member import: created=%d updated=%d unchanged=%d duplicates=%d rejected=%d",
         result.created,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,8 +15,15 @@ from textbank import audit
 from textbank.compliance.optouts import import_suppression_list
 from textbank.compliance.suppression_file import NotASuppressionList, read_suppression_list
 from textbank.members import fields as mf
-from textbank.members.csvfile import UnreadableFile, decode, read_table
-from textbank.members.importer import MAPPABLE_FIELDS, NotAMemberList, import_members, recognise
+from textbank.members import spool
+from textbank.members.csvfile import UnreadableFile, open_table
+from textbank.members.importer import (
+    MAPPABLE_FIELDS,
+    ImportResult,
+    NotAMemberList,
+    import_members,
+    recognise,
+)
 from textbank.models import Upload, UploadKind, UploadStatus, User, utcnow
 
 log = logging.getLogger(__name__)
@@ -55,10 +63,17 @@ def progress_key(upload_id: int) -> str:
     return f"textbank:upload:{upload_id}:progress"
 
 
-def preview(data: bytes, mapping: dict[str, str] | None = None) -> tuple[list[Column], int]:
-    """The file's columns with what each is taken for, a few values of each, and rows seen."""
+def preview(
+    session: Session, upload: Upload, mapping: dict[str, str] | None = None
+) -> tuple[list[Column], int]:
+    """The file's columns with what each is taken for, a few values of each, and rows seen.
+
+    Only the file's first rows are read.
+    """
     try:
-        table = read_table(decode(data), mf.ALIAS_TO_FIELD)
+        table = open_table(
+            spool.open_parts(session, upload.id), mf.ALIAS_TO_FIELD, spool.encoding_of(upload)
+        )
         rows = []
         for _, cells in table.rows:
             if isinstance(cells, list) and any(c.strip() for c in cells):
@@ -81,24 +96,33 @@ def preview(data: bytes, mapping: dict[str, str] | None = None) -> tuple[list[Co
     return columns, len(rows)
 
 
-def start(session: Session, kind: UploadKind, filename: str, data: bytes, actor: User) -> Upload:
-    """Keep an uploaded file until its import is confirmed and done."""
-    if not data.strip():
-        raise UploadError("the file is empty")
-    if kind == UploadKind.MEMBERS:
-        preview(data)  # refuses what is not a CSV before it is kept
-    else:
-        try:
-            read_suppression_list(data)
-        except NotASuppressionList as exc:
-            raise UploadError(f"not a suppression list: {exc}") from exc
+def start(
+    session: Session, kind: UploadKind, filename: str, pieces: Iterable[bytes], actor: User
+) -> Upload:
+    """Keep an uploaded file, a part at a time, until its import is confirmed and done.
+
+    `pieces` are the file's bytes in order; a binary file is refused at its first 64 KB.
+    """
     upload = Upload(
-        kind=kind.value, filename=(filename or "upload.csv")[:255], data=data, mapping={},
+        kind=kind.value, filename=(filename or "upload.csv")[:255], mapping={},
         status=(UploadStatus.MAPPING if kind == UploadKind.MEMBERS else UploadStatus.QUEUED),
         created_by_id=actor.id, created_at=utcnow(), rows_done=0, rows_total=0,
     )  # fmt: skip
     session.add(upload)
     session.flush()
+    try:
+        spool.store(session, upload, pieces)
+    except UnreadableFile as exc:
+        if str(exc) == "the file is empty":
+            raise UploadError("the file is empty") from exc
+        raise UploadError(f"not a CSV file textbank can read: {exc}") from exc
+    if kind == UploadKind.MEMBERS:
+        preview(session, upload)  # refuses what is not a CSV before it is kept
+    else:
+        try:
+            read_suppression_list(spool.open_parts(session, upload.id))
+        except NotASuppressionList as exc:
+            raise UploadError(f"not a suppression list: {exc}") from exc
     return upload
 
 
@@ -123,16 +147,13 @@ def confirm_mapping(session: Session, upload: Upload, mapping: dict[str, str]) -
     upload.status = UploadStatus.QUEUED
 
 
-def _rejected_rows(data: bytes, rows: list[dict]) -> dict:
+def _rejected_rows(result: ImportResult) -> dict:
     """The rejected rows as the file had them, for the manager to fix and upload again."""
-    wanted = {r["row"] for r in rows}
-    if not wanted:
+    if not result.rejected:
         return {"header": [], "rows": []}
-    table = read_table(decode(data), mf.ALIAS_TO_FIELD)
-    cells = {n: c for n, c in table.rows if n in wanted and isinstance(c, list)}
     return {
-        "header": table.header,
-        "rows": [{**r, "cells": cells.get(r["row"], [])} for r in rows],
+        "header": result.header,
+        "rows": [{"row": r.row, "reason": r.reason, "cells": r.cells} for r in result.rejected],
     }
 
 
@@ -152,7 +173,7 @@ def run(
         if upload is None:
             return "missing"
         actor = session.get(User, upload.created_by_id) if upload.created_by_id else None
-        data = upload.data or b""
+        data = spool.open_parts(session, upload_id)
 
         def progress(done: int, total: int) -> None:
             if client is not None:
@@ -160,8 +181,10 @@ def run(
 
         try:
             if upload.kind == UploadKind.MEMBERS:
-                result = import_members(session, data, upload.mapping, progress).to_dict()
-                result["rejected_rows"] = _rejected_rows(data, result["rejected"])
+                imported = import_members(
+                    session, data, upload.mapping, progress, spool.encoding_of(upload)
+                )
+                result = {**imported.to_dict(), "rejected_rows": _rejected_rows(imported)}
                 action = "members.import"
             else:
                 rows = read_suppression_list(data)
@@ -175,11 +198,12 @@ def run(
             if failed is None:
                 return "missing"
             failed.status, failed.error, failed.finished_at = UploadStatus.FAILED, str(exc), now
+            spool.discard(session, upload_id)  # failed for good: a new upload starts again
             session.commit()
             log.info("upload %s failed: %s", upload_id, exc)
             return UploadStatus.FAILED.value
         upload.result, upload.status, upload.finished_at = result, UploadStatus.DONE, now
-        upload.data = None  # imported: the members are in the database, the file need not be
+        spool.discard(session, upload_id)  # imported: the members are in the database
         audit.record(
             session, actor, action, upload.filename,
             upload=upload_id, rejected=len(result.get("rejected", [])),

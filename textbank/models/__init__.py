@@ -21,6 +21,7 @@ from textbank.models.people import (
     LinkKind,
     Upload,
     UploadKind,
+    UploadPart,
     UploadStatus,
 )
 from textbank.models.reply import (
@@ -74,6 +75,7 @@ __all__ = [
     "UTCDateTime",
     "Upload",
     "UploadKind",
+    "UploadPart",
     "UploadStatus",
     "User",
     "is_first_text",

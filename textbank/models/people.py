@@ -72,16 +72,29 @@ class Upload(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
     filename: Mapped[str] = mapped_column(String(255), default="")
-    data: Mapped[bytes | None] = mapped_column(LargeBinary)  # dropped once imported
+    # The file is in upload_parts until it is imported; this is how its bytes are read.
+    encoding: Mapped[str | None] = mapped_column(String(16))
     mapping: Mapped[dict] = mapped_column(JSON, default=dict)  # column header -> field
     status: Mapped[str] = mapped_column(String(16), default=UploadStatus.MAPPING)
     rows_done: Mapped[int] = mapped_column(default=0)
-    rows_total: Mapped[int] = mapped_column(default=0)
+    rows_total: Mapped[int] = mapped_column(default=0)  # the file's line breaks: rows at most
     result: Mapped[dict | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class UploadPart(Base):
+    """256 KiB of an uploaded file, written and read a part at a time, deleted once imported."""
+
+    __tablename__ = "upload_parts"
+
+    upload_id: Mapped[int] = mapped_column(
+        ForeignKey("uploads.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class ConfirmationText(Base):

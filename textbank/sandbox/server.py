@@ -244,6 +244,9 @@ async def fetch_message(request: web.Request) -> web.Response:
 
 
 async def create_call(request: web.Request) -> web.Response:
+    # When the request reached the carrier: stamped first, before authentication, the
+    # injected latency and reading the body, so a busy loop's later turns do not move it.
+    arrived = time.time()
     sandbox, refused = await _enter(request)
     if refused:
         return refused
@@ -289,7 +292,7 @@ async def create_call(request: web.Request) -> web.Response:
         status_callback_method=str(form.get("StatusCallbackMethod") or "POST").upper(),
         machine_detection=str(form.get("MachineDetection") or "") or None,
         timeout=int(timeout),
-        created=time.time(),
+        created=arrived,
     )
     stored = state.add_call(call)
     sandbox.voice.start(stored, twiml)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 
 from textbank import enqueue
 from textbank.members import uploads
+from textbank.members.csvfile import pieces
 from textbank.members.importer import MAPPABLE_FIELDS
 from textbank.models import Upload, UploadKind, UploadStatus
 from textbank.web import redis_ext
@@ -34,11 +36,12 @@ def progress_of(upload: Upload) -> tuple[int, int]:
     return int(done), int(total)
 
 
-def read_file() -> tuple[str, bytes]:
+def read_file() -> tuple[str, Iterator[bytes]]:
+    """The uploaded file's name and its bytes in pieces (werkzeug spooled it to disk)."""
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         raise uploads.UploadError("choose a CSV file to upload")
-    return upload.filename, upload.read()
+    return upload.filename, pieces(upload.stream)
 
 
 @bp.route("/members/import", endpoint="uploads", methods=["GET", "POST"])
@@ -85,7 +88,7 @@ def upload(upload_id: int):
             enqueue.upload(redis_ext.client(), up.id)
             flash("Importing: this page shows the result when it is done.")
             return redirect(url_for("members.upload", upload_id=up.id))
-    columns, rows = uploads.preview(up.data or b"", mapping)
+    columns, rows = uploads.preview(session, up, mapping)
     page = render_template(
         "members/mapping.html", up=up, columns=columns, rows=rows, error=error,
         fields=MAPPABLE_FIELDS, labels=uploads.FIELD_LABELS,
@@ -94,7 +97,7 @@ def upload(upload_id: int):
 
 
 def _headers(up: Upload) -> list[str]:
-    columns, _ = uploads.preview(up.data or b"")
+    columns, _ = uploads.preview(db(), up)
     return [c.header for c in columns]
 
 

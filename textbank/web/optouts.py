@@ -23,7 +23,7 @@ from textbank.models import Upload, UploadKind
 from textbank.values import optional_id
 from textbank.web import redis_ext
 from textbank.web.auth import MANAGERS, login_required, secure_headers, signed_in
-from textbank.web.database import db
+from textbank.web.database import db, session_factory
 from textbank.web.imports import read_file
 
 bp = Blueprint("optouts", __name__)
@@ -80,9 +80,17 @@ def upload_status(upload_id: int):
 def export():
     """Streamed a thousand rows at a time from batches of the ledger read by id: memory stays
     flat whatever its length (scripts/bench_optout_export.py measures it on 500,000)."""
-    rows = iter_ledger(db())
+    sessions = session_factory()
+
+    def rows():
+        # A session of its own, closed when the download ends: the request's is closed when
+        # the view returns, and a closed session read again begins a transaction nobody ends
+        # (on SQLite, a write lock held until the garbage collector finds it).
+        with sessions() as session:
+            yield from iter_ledger(session)
+
     return Response(
-        stream_with_context(csvexport.csv_chunks(EXPORT_FIELDS, rows)),
+        stream_with_context(csvexport.csv_chunks(EXPORT_FIELDS, rows())),
         mimetype="text/csv",
         headers={"Content-Disposition": "attachment; filename=opt-outs.csv"},
     )

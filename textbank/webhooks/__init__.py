@@ -14,7 +14,8 @@ def init_app(app: Flask) -> None:
 
 
 def fast_path(app: Flask, wsgi_app):
+    from textbank.webhooks.fast_calls import FastCallStatus
     from textbank.webhooks.fast_sms import FastReplies
     from textbank.webhooks.fast_status import FastStatus
 
-    return FastStatus(app, FastReplies(app, wsgi_app))
+    return FastStatus(app, FastCallStatus(app, FastReplies(app, wsgi_app)))

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from textbank.calls import answers
 from textbank.calls.callbacks import CallEvent, apply_event
 from textbank.calls.pacing import release_slot, slot_name
-from textbank.models import Call, CallRecording, utcnow
+from textbank.models import CallRecording, utcnow
 from textbank.web import redis_ext, settings
 from textbank.web.database import db
 from textbank.webhooks import bp
@@ -36,7 +36,8 @@ def _menu_url(call_id: int, attempt: int) -> str:
 
 
 def _audio_url(campaign_id: int):
-    """Where Twilio fetches an uploaded recording, if the campaign has one for that part."""
+    """Where Twilio fetches an uploaded recording, if the campaign has one for that part
+    (asked only of a campaign that has recordings)."""
     session = db()
     tokens = {
         (r.language, r.part): r.token
@@ -62,10 +63,8 @@ def call_answer(call_id: int):
     """Twilio's request once the call is answered (after the beep, for a machine)."""
     attempt, sid = _attempt_and_sid()
     session = db()
-    row = session.get(Call, call_id)
-    audio = _audio_url(row.campaign_id) if row is not None else None
     body = answers.answer(session, call_id, attempt, sid, request.form.get("AnsweredBy"),
-                          utcnow(), _menu_url(call_id, attempt), audio)  # fmt: skip
+                          utcnow(), _menu_url(call_id, attempt), _audio_url)  # fmt: skip
     session.commit()
     return _xml(body)
 
@@ -76,13 +75,11 @@ def call_menu(call_id: int):
     """The <Gather>'s action: the key the member pressed."""
     attempt, sid = _attempt_and_sid()
     session = db()
-    row = session.get(Call, call_id)
-    audio = _audio_url(row.campaign_id) if row is not None else None
     s = settings()
     body = answers.press(
         session, call_id, attempt, sid, request.form.get("Digits", ""), utcnow(),
         _menu_url(call_id, attempt), texts_too=s.press_9_stops_texts,
-        caller_id=s.twilio_from_number, redis_client=redis_ext.client(), audio_url=audio,
+        caller_id=s.twilio_from_number, redis_client=redis_ext.client(), audio_urls=_audio_url,
     )  # fmt: skip
     session.commit()
     return _xml(body)
