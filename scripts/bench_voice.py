@@ -323,7 +323,7 @@ def main() -> None:
             old.unlink()
         workers = start_workers(args.workers, env, logs)
         try:
-            baseline = windows(naive_loop(settings, rate, 2 * WINDOW + 2, int(rate * 1000)))
+            baseline = windows(naive_loop(settings, rate, WINDOW + 2, int(rate * 1000)))
             requests.post(f"{url}/sandbox/reset", timeout=5)
             roots = {"workers": [w.pid for w in workers], "web": web.pid, "sandbox": sandbox.pid}
             spies = profile(roots, logs, rate)

@@ -135,3 +135,30 @@ def test_a_whole_answered_call_costs_few_statements(app, client, auth, settings,
         outcomes = session.query(Outcome).filter_by(member_id=row.member_id).all()
         assert [(o.name, o.source) for o in outcomes] == [("volunteer", "voice")]
     assert len(statements) <= 18, "\n".join(statements)
+
+
+def test_a_plain_status_callback_is_served_before_flask_and_an_odd_one_by_flask(
+    app, client, auth, settings, sessions
+):
+    """The fast path (textbank.webhooks.fast_calls) takes the plain, signed callback; a
+    forged one, one with a NUL or without CallStatus goes to the Flask route as it came."""
+    row_id = _claimed_row(client, auth, sessions)
+    seen: list[str] = []
+    flask_view = app.view_functions["twilio.call_status"]
+
+    def noting(*args, **kwargs):
+        seen.append(kwargs and str(kwargs["call_id"]))
+        return flask_view(*args, **kwargs)
+
+    app.view_functions["twilio.call_status"] = noting
+    assert _status(client, settings, row_id, "ringing").status_code == 204
+    assert seen == [] and _row(sessions, row_id).status == "ringing"
+    path = f"/twilio/voice/calls/{row_id}/status?a=1"
+    done = {"CallSid": SID, "CallStatus": "completed"}
+    assert signed_post(client, settings, path, done, signature="forged").status_code == 403
+    nul = _status(client, settings, row_id, "in-progress", AnsweredBy="hu\x00man")
+    assert nul.status_code == 204
+    assert signed_post(client, settings, path, {"CallSid": SID}).status_code == 400
+    assert seen == [str(row_id)] * 3  # each odd one reached the Flask route
+    row = _row(sessions, row_id)
+    assert (row.status, row.answered_by) == ("in-progress", "human")

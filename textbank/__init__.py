@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     campaigns.init_app(app)
     consoles.init_app(app)
     cli.init_app(app)
-    # Outermost: a plain reply is stored and answered before Flask sees it (see fast_sms).
+    # Outermost: a plain reply, or a call's plain status callback, is handled before Flask
+    # sees it (see fast_sms and fast_calls).
     app.wsgi_app = webhooks.fast_path(app, app.wsgi_app)  # type: ignore[method-assign]
     return app

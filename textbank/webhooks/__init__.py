@@ -14,6 +14,7 @@ def init_app(app: Flask) -> None:
 
 
 def fast_path(app: Flask, wsgi_app):
+    from textbank.webhooks.fast_calls import FastCallStatus
     from textbank.webhooks.fast_sms import FastReplies
 
-    return FastReplies(app, wsgi_app)
+    return FastCallStatus(app, FastReplies(app, wsgi_app))
