@@ -441,6 +441,12 @@ def main() -> None:
     print(f"baseline  empty route, same volunteers : {base_rate:7.1f} req/s   "
           f"p50 {pct(base_lat, .5):6.1f}  p99 {pct(base_lat, .99):6.1f} ms"
           f"   errors {sum(base_stats.errors.values())}")  # fmt: skip
+    # Closed loop: each volunteer presses, waits for the answer, then pauses --think. Both
+    # rates are what the volunteers asked for at that pace, not what the server could do.
+    print(
+        f"  (both phases: {len(emails)} volunteers / {args.think} s = "
+        f"{len(emails) / args.think:.0f} presses/s offered, fewer when answers are slow)"
+    )
     print(f"textbank  Send (first texts)           : {stats.queued / secs:7.1f} sends/s "
           f"p50 {pct(stats.send_latency, .5):6.1f}  p99 {pct(stats.send_latency, .99):6.1f} ms"
           f"   ({stats.pressed:,} presses, {stats.queued:,} sent)")  # fmt: skip

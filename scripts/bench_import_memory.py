@@ -43,9 +43,15 @@ print(rows)
 """
 MIGRATE = """
 import sys
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from textbank import schema
 from textbank.db import make_engine
+url = make_url(sys.argv[1])
+admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+with admin.connect() as conn:
+    if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": url.database}):
+        conn.execute(text(f'CREATE DATABASE "{url.database}"'))
 engine = make_engine(sys.argv[1])
 with engine.begin() as conn:
     conn.execute(text("DROP SCHEMA public CASCADE"))

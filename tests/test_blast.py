@@ -120,8 +120,10 @@ def test_members_outside_their_window_are_deferred_not_dropped(live, auth):
     settings = replace(live.settings, send_window=window)
     seed(
         live.sessions,
-        [("Kai", "808-555-0101", "1199", "en"), ("Ana", "617-555-0101", "1199", "en")],
-    )
+        # Two deferred at once: the deferral is one statement run for many rows.
+        [("Kai", "808-555-0101", "1199", "en"), ("Lani", "808-555-0102", "1199", "en"),
+         ("Ana", "617-555-0101", "1199", "en")],
+    )  # fmt: skip
     campaign = _create(live, auth, translations={})
     live.client.post(f"/api/v1/campaigns/{campaign['id']}/launch", headers=auth)
     run_queue(settings)
@@ -133,8 +135,12 @@ def test_members_outside_their_window_are_deferred_not_dropped(live, auth):
         opens = kai.send_after.astimezone(ZoneInfo("Pacific/Honolulu"))
         assert (opens.hour, opens.minute) == (start, 0)
         assert kai.send_after > datetime.now(UTC)
+        lani = session.scalar(
+            select(OutboundMessage).where(OutboundMessage.phone == "+18085550102")
+        )
+        assert lani.status == MessageStatus.DEFERRED
     stats = live.client.get(f"/api/v1/campaigns/{campaign['id']}/stats", headers=auth).get_json()
-    assert stats["deferred"] == 1
+    assert stats["deferred"] == 2
     assert stats["status"] == "sending"
 
 

@@ -128,3 +128,32 @@ def test_a_callback_moving_its_row_is_two_statements(app, client, settings, sess
     assert _status(sessions, row_id) == (MessageStatus.SENT, "SM" + "a" * 32, None)
     with session_scope(sessions) as session:
         assert session.scalar(select(Member.first_texted_at)) is not None
+
+
+def test_the_common_report_is_recorded_before_flask_and_the_rest_by_the_route(
+    client, settings, sessions, row_id, monkeypatch
+):
+    """A signed report moving its row forward is recorded in front of Flask (fast_status);
+    one that moves nothing, or carries an error code, is the route's, as before."""
+    from textbank.webhooks import status as route
+
+    calls: list[str] = []
+    real = route.apply_status
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs["twilio_status"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(route, "apply_status", counted)
+    path = f"/twilio/sms/status?m={row_id}"
+    assert _post(client, settings, path, _params("sent")).status_code == 204
+    assert calls == []  # recorded without the route
+    assert _status(sessions, row_id)[0] == MessageStatus.SENT
+    assert _post(client, settings, path, _params("sent")).status_code == 204  # a duplicate
+    assert (
+        _post(client, settings, path, _params("undelivered", ErrorCode="30003")).status_code == 204
+    )
+    assert calls == ["sent", "undelivered"]
+    assert _status(sessions, row_id) == (MessageStatus.UNDELIVERED, "SM" + "a" * 32, 30003)
+    forged = _post(client, settings, path, _params("delivered"), signature="bad")
+    assert forged.status_code == 403 and calls == ["sent", "undelivered"]

@@ -8,7 +8,7 @@ from functools import cache
 from typing import cast
 
 import redis
-from sqlalchemy import CursorResult, bindparam, func, or_, select, update
+from sqlalchemy import Connection, CursorResult, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from textbank.compliance.optouts import opt_out_member
@@ -90,6 +90,23 @@ def apply_status(
     if error_code == UNSUBSCRIBED:
         opt_out_member(session, row.member_id, OptOutSource.CARRIER, now, redis_client, row.phone)
     return bool(moved)
+
+
+def forward(conn: Connection, *, row_id: int, sid: str, twilio_status: str, now: datetime) -> bool:
+    """The common report, without an error code, on a bare connection (see fast_status):
+    True if the row moved forward and its member was marked; False if nothing was written,
+    and apply_status is to decide what the report is."""
+    status = TWILIO_STATUS.get(twilio_status)
+    if status is None:
+        return False
+    moved = conn.execute(
+        _forward(status, False),
+        {"row_id": row_id, "sid": sid, "tw_status": twilio_status, "at": now, "code": None},
+    ).first()
+    if moved is None:
+        return False
+    mark_member(conn, moved.member_id, steps_for(status), now)
+    return True
 
 
 @cache

@@ -134,7 +134,8 @@ def claim(
     if deferrals:
         session.execute(
             update(T)
-            .where(T.c.id == bindparam("row_id"), T.c.status.in_(WAITING))
+            # Spelled out: an IN's expanding parameter cannot go with executemany().
+            .where(T.c.id == bindparam("row_id"), or_(*(T.c.status == s for s in WAITING)))
             .values(status=MessageStatus.DEFERRED, send_after=bindparam("opens"), updated_at=now),
             deferrals,
         )

@@ -53,11 +53,15 @@ class Dispatcher:
         self._queue: asyncio.Queue[Step] = asyncio.Queue()
         self._workers: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
+        self._inbound: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
         limit = self._config.callback_concurrency
         connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit)
         self._session = aiohttp.ClientSession(connector=connector)
+        # Members' texts reach the app on connections of their own, as Twilio's inbound
+        # webhooks do: never queued behind a backlog of status callbacks for the pool above.
+        self._inbound = aiohttp.ClientSession()
         self._workers = [asyncio.create_task(self._work()) for _ in range(limit)]
 
     async def stop(self) -> None:
@@ -68,6 +72,9 @@ class Dispatcher:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self._inbound is not None:
+            await self._inbound.close()
+            self._inbound = None
 
     def pending(self) -> int:
         return self._queue.qsize()
@@ -173,9 +180,13 @@ class Dispatcher:
         params: dict[str, str],
         method: str = "POST",
         timeout: float | None = None,
+        inbound: bool = False,
     ) -> tuple[int, str]:
-        """One signed webhook request, as Twilio makes it: (status, response text)."""
-        if self._session is None:
+        """One signed webhook request, as Twilio makes it: (status, response text).
+
+        `inbound`: a member's text, sent on the inbound connections (see start)."""
+        session = self._inbound if inbound else self._session
+        if session is None:
             raise RuntimeError("the sandbox dispatcher is not running")
         if method == "GET":
             # Twilio signs a GET on the full URL, query included, with no body params.
@@ -186,7 +197,7 @@ class Dispatcher:
             "User-Agent": "TwilioProxy/1.1",
         }
         limit = aiohttp.ClientTimeout(total=timeout or self._config.callback_timeout_seconds)
-        async with self._session.request(
+        async with session.request(
             method,
             url,
             data=params or None,

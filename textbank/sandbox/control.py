@@ -201,7 +201,8 @@ async def post_reply(request: web.Request) -> web.Response:
     _opt_out(sandbox, member, body, opt_out_type)
     params = inbound_params(inbound, opt_out_type)
     try:
-        status, text = await sandbox.dispatcher.post(config.sms_url, params, timeout=VOICE_TIMEOUT)
+        status, text = await sandbox.dispatcher.post(config.sms_url, params, timeout=VOICE_TIMEOUT,
+                                                     inbound=True)  # fmt: skip
     except (aiohttp.ClientError, TimeoutError) as exc:
         return _bad(f"could not reach {config.sms_url}: {exc!r}", 502)
     replies = twiml.replies(text) if status < 300 else []

@@ -16,5 +16,6 @@ def init_app(app: Flask) -> None:
 def fast_path(app: Flask, wsgi_app):
     from textbank.webhooks.fast_calls import FastCallStatus
     from textbank.webhooks.fast_sms import FastReplies
+    from textbank.webhooks.fast_status import FastStatus
 
-    return FastCallStatus(app, FastReplies(app, wsgi_app))
+    return FastStatus(app, FastCallStatus(app, FastReplies(app, wsgi_app)))
