@@ -1,6 +1,7 @@
 """Peak memory of a 200 MB member import, CLI and API, beside a plain csv read of the file.
 
 Usage: python scripts/bench_import_memory.py [--mb 200] [--code PATH] [--only cli,api]
+                                            [--seconds 480]
 
 Writes a member CSV of about --mb megabytes, then runs each step in a child process of its
 own and takes that process's peak resident memory (ru_maxrss from wait4):
@@ -125,7 +126,10 @@ def write_file(path: Path, megabytes: int) -> int:
 def child(
     label: str, argv: list[str], env: dict[str, str], timeout: float = 480
 ) -> tuple[float, float, str]:
-    """Run a child process; its peak RSS in MB, wall seconds and output."""
+    """Run a child process; its peak RSS in MB, wall seconds and output.
+
+    Past `timeout` seconds it is stopped and its peak so far reported, marked "stopped".
+    """
     start = time.perf_counter()
     with tempfile.TemporaryFile() as out:
         proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -137,7 +141,8 @@ def child(
             if time.perf_counter() > deadline:
                 proc.kill()
                 pid, status, usage = os.wait4(proc.pid, 0)
-                break
+                print(f"  {label}: stopped after {timeout:.0f} s (--seconds)")
+                return usage.ru_maxrss / 1024, -time.perf_counter() + start, "stopped"
             time.sleep(0.05)
         proc.returncode = os.waitstatus_to_exitcode(status)
         wall = time.perf_counter() - start
@@ -153,6 +158,7 @@ def main() -> None:
     parser.add_argument("--mb", type=int, default=200)
     parser.add_argument("--code", default=str(HERE), help="checkout whose textbank to measure")
     parser.add_argument("--only", default="cli,api", help="which imports: cli, api or both")
+    parser.add_argument("--seconds", type=float, default=480, help="stop an import after this")
     args = parser.parse_args()
     code = str(Path(args.code).resolve())
     db = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
@@ -182,7 +188,9 @@ def main() -> None:
         results = [("baseline  csv.reader, row by row", base_mb, base_s, rows)]
         if "cli" in args.only:
             child("wipe", [py, "-c", WIPE, db], env)
-            mb, s, _ = child("cli", [py, "-c", CLI, "members", "import", str(path)], env)
+            mb, s, _ = child(
+                "cli", [py, "-c", CLI, "members", "import", str(path)], env, args.seconds
+            )
             stored = int(child("count", [py, "-c", COUNT, db], env)[2].split()[-1])
             results.append(("textbank  CLI import", mb, s, stored))
         if "api" in args.only:
@@ -190,16 +198,22 @@ def main() -> None:
             post_mb, post_s, said = child("post", [py, "-c", POST, str(path), tmp], env)
             if not said.strip().splitlines()[-1].startswith("202"):
                 raise SystemExit(f"the API did not queue the import: {said[-500:]}")
-            job_mb, job_s, _ = child("worker", [py, "-c", CLI, "worker", "--burst"], env)
+            job_mb, job_s, _ = child(
+                "worker", [py, "-c", CLI, "worker", "--burst"], env, args.seconds
+            )
             stored = int(child("count", [py, "-c", COUNT, db], env)[2].split()[-1])
             results.append(("textbank  API POST (body spooled)", post_mb, post_s, 0))
             results.append(("textbank  API job (worker --burst)", job_mb, job_s, stored))
-            results.append(("textbank  API POST + job", max(post_mb, job_mb), post_s + job_s,
-                            stored))  # fmt: skip
+            both = post_s + job_s if job_s > 0 else job_s - post_s
+            results.append(("textbank  API POST + job", max(post_mb, job_mb), both, stored))
     print(f"{'':<36} {'peak RSS':>9} {'x floor':>8} {'wall':>7} {'rows/s':>9}")
     for label, mb, s, stored in results:
-        speed = f"{stored / s:>9,.0f}" if stored else f"{'':>9}"
-        print(f"{label:<36} {mb:>6.0f} MB {mb / base_mb:>7.2f}x {s:>6.1f}s {speed}")
+        # A negative time is an import stopped at --seconds: its peak so far, no rows/s.
+        speed = f"{stored / s:>9,.0f}" if stored and s > 0 else f"{'':>9}"
+        wall = f"{s:>6.1f}s" if s > 0 else f"{-s:>5.0f}s*"
+        print(f"{label:<36} {mb:>6.0f} MB {mb / base_mb:>7.2f}x {wall} {speed}")
+    if any(s < 0 for _, _, s, _ in results):
+        print("* stopped at --seconds before the end: the peak so far, nothing committed")
     for label, _, _, stored in results[1:]:
         if stored and stored != rows:
             print(f"WARNING: {label} stored {stored:,} members of {rows:,} rows")
