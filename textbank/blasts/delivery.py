@@ -8,9 +8,10 @@ from functools import cache
 from typing import cast
 
 import redis
-from sqlalchemy import Connection, CursorResult, bindparam, func, or_, select, update
+from sqlalchemy import Connection, CursorResult, Row, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from textbank.blasts.outbox import complete_if_done
 from textbank.compliance.optouts import opt_out_member
 from textbank.engagement.marks import mark_accepted, mark_member, steps_for
 from textbank.models import OptOutSource, OutboundMessage, table
@@ -49,11 +50,20 @@ def apply_status(
         if moved_row is not None:
             _moved(session, moved_row.member_id, moved_row.phone, status, error_code, now,
                    redis_client)  # fmt: skip
+            _finish_if_it_waited(session, moved_row, now)
             return True
     # Not moved: a duplicate, a stale or reordered report, or one about no row of ours.
     where = T.c.id == row_id if row_id is not None else T.c.twilio_sid == sid
     row = session.execute(
-        select(T.c.id, T.c.member_id, T.c.phone, T.c.twilio_sid, T.c.attempts).where(where)
+        select(
+            T.c.id,
+            T.c.member_id,
+            T.c.phone,
+            T.c.twilio_sid,
+            T.c.attempts,
+            T.c.campaign_id,
+            T.c.attempted_at,
+        ).where(where)
     ).first()
     if row is None or (row.twilio_sid not in (None, sid)):
         log.warning("status callback for unknown message %s (row %s)", sid, row_id)
@@ -87,6 +97,7 @@ def apply_status(
         )
     if moved:
         mark_accepted(session, [(row.member_id, status)], now)
+        _finish_if_it_waited(session, row, now)
     if error_code == UNSUBSCRIBED:
         opt_out_member(session, row.member_id, OptOutSource.CARRIER, now, redis_client, row.phone)
     return bool(moved)
@@ -106,7 +117,17 @@ def forward(conn: Connection, *, row_id: int, sid: str, twilio_status: str, now:
     if moved is None:
         return False
     mark_member(conn, moved.member_id, steps_for(status), now)
+    _finish_if_it_waited(conn, moved, now)
     return True
+
+
+def _finish_if_it_waited(conn: Session | Connection, moved: Row, now: datetime) -> None:
+    """Complete the campaign if this report settled a text whose outcome was unknown."""
+    # attempted_at is set only on a text the worker could not tell was sent (quarantined);
+    # its campaign's last send job may have ended already, so the report that settles it,
+    # not a later sweep, is what finishes the campaign. Every other report skips this.
+    if moved.attempted_at is not None:
+        complete_if_done(conn, moved.campaign_id, now)
 
 
 @cache
@@ -132,7 +153,7 @@ def _forward(status: MessageStatus, with_error: bool):
             or_(T.c.twilio_sid.is_(None), T.c.twilio_sid == bindparam("sid")),
         )
         .values(values)
-        .returning(T.c.member_id, T.c.phone)
+        .returning(T.c.member_id, T.c.phone, T.c.campaign_id, T.c.attempted_at)
     )
 
 

@@ -14,6 +14,7 @@ from typing import cast
 from sqlalchemy import (
     ARRAY,
     ColumnElement,
+    Connection,
     CursorResult,
     Integer,
     String,
@@ -258,7 +259,7 @@ def record(session: Session, outcomes: list[Outcome], now: datetime, redis_clien
                            o.row.phone)  # fmt: skip
 
 
-def any_unfinished(session: Session, campaign_id: int) -> bool:
+def any_unfinished(session: Session | Connection, campaign_id: int) -> bool:
     # EXISTS, not a count: every send job asks, and mid-blast a count walks every row
     # still waiting (100 jobs of a 100,000-member blast: ~5 million index entries).
     return bool(
@@ -268,7 +269,7 @@ def any_unfinished(session: Session, campaign_id: int) -> bool:
     )
 
 
-def complete_if_done(session: Session, campaign_id: int, now: datetime) -> bool:
+def complete_if_done(session: Session | Connection, campaign_id: int, now: datetime) -> bool:
     """Mark a sending campaign completed once no row is waiting or in flight."""
     if any_unfinished(session, campaign_id):
         return False
