@@ -62,6 +62,25 @@ def test_the_signature_is_computed_once(client, settings, monkeypatch):
     assert len(calls) == 1
 
 
+def test_a_reply_handed_on_to_the_route_is_signed_once(client, settings, monkeypatch):
+    """HELP is answered by the Flask route, behind the plain path that already checked the
+    signature: the route takes that verdict rather than computing it again."""
+    params = inbound("+16175550101", "HELP")
+    url = settings.public_base_url + "/twilio/sms"
+    signature = RequestValidator(settings.twilio_auth_token).compute_signature(url, params)
+    calls = []
+    original = RequestValidator.compute_signature
+
+    def counting(self, uri, params):
+        calls.append(uri)
+        return original(self, uri, params)
+
+    monkeypatch.setattr(RequestValidator, "compute_signature", counting)
+    response = signed_post(client, settings, "/twilio/sms", params, signature)
+    assert response.status_code == 200 and b"<Message>" in response.data
+    assert len(calls) == 1
+
+
 def test_sign_in_refuses_a_huge_form(client):
     response = client.post("/login", data={"email": "a@b.c", "password": "x" * 2_000_000})
     assert response.status_code == 413

@@ -12,28 +12,21 @@ unchanged (the body already read is put back), which answers it as it always has
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import io
 import threading
 from collections.abc import Callable, Iterable
-from urllib.parse import parse_qsl
 
-import werkzeug.urls  # noqa: F401 - registers the "werkzeug.url_quote" codec error handler
 from flask import Flask
+from twilio.request_validator import RequestValidator
 from werkzeug.wrappers import Response
 
 from textbank import enqueue
 from textbank.models import utcnow
 from textbank.replies.batch import GroupStore
 from textbank.replies.handling import answered_in_request, policy_from_settings
-from textbank.web.limits import WEBHOOK_MAX_BYTES, WEBHOOK_MAX_FIELDS
-from textbank.webhooks.signature import SID_LENGTH
+from textbank.webhooks.plain import put_back, read_form, signed_fields
 from textbank.webhooks.sms import _LIMITS, NO_ANSWER
 
 PATH = "/twilio/sms"
-FORM = "application/x-www-form-urlencoded"
 
 
 class FastReplies:
@@ -43,7 +36,7 @@ class FastReplies:
         self.flask_app, self.app = flask_app, app
         settings = flask_app.extensions["textbank.settings"]
         self.url = settings.public_base_url + PATH
-        self.key = (settings.twilio_auth_token or "").encode()
+        self.validator = RequestValidator(settings.twilio_auth_token or "")
         self.policy = policy_from_settings(settings)
         answer = Response(NO_ANSWER, mimetype="application/xml")
         self.body, self.headers = answer.get_data(), answer.headers.to_wsgi_list()
@@ -64,55 +57,21 @@ class FastReplies:
         return self._store
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        if (
-            environ.get("PATH_INFO") != PATH
-            or environ.get("REQUEST_METHOD") != "POST"
-            or environ.get("SCRIPT_NAME")
-            or environ.get("QUERY_STRING")
-            or environ.get("HTTP_TRANSFER_ENCODING")
-            or environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower() != FORM
-        ):
+        if environ.get("PATH_INFO") != PATH or environ.get("QUERY_STRING"):
             return self.app(environ, start_response)
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or "")
-        except ValueError:
+        body = read_form(environ)
+        if body is None:
             return self.app(environ, start_response)
-        if not 0 < length < WEBHOOK_MAX_BYTES:
-            return self.app(environ, start_response)
-        body = environ["wsgi.input"].read(length)
-        params = None
-        if len(body) == length:  # else the client went away: Flask says so
-            params = self._plain(body, environ.get("HTTP_X_TWILIO_SIGNATURE", ""))
-        if params is None:
-            environ["wsgi.input"] = io.BytesIO(body)  # as it came, for the Flask route
+        params = signed_fields(environ, self.validator, self.url, body, ("MessageSid", "From"))
+        if params is None or not self._plain(params):
+            put_back(environ, body)
             return self.app(environ, start_response)
         self.store().store(params, utcnow())  # None: Twilio retrying one we have and queued
         start_response("200 OK", list(self.headers))
         return [self.body]
 
-    def _plain(self, body: bytes, signature: str) -> dict[str, str] | None:
-        """The reply's fields if it is a plain, signed reply nobody needs to answer now."""
-        if body.count(b"&") >= WEBHOOK_MAX_FIELDS:
-            return None
-        try:
-            # As Werkzeug parses a form (the same function and error handler).
-            items = parse_qsl(body.decode(), keep_blank_values=True, errors="werkzeug.url_quote")
-        except ValueError:
-            return None
-        params = dict(items)
-        if len(params) != len(items) or not signature:
-            return None
-        signed = self.url + "".join(k + v for k, v in sorted(items))
-        mac = hmac.new(self.key, signed.encode(), hashlib.sha1).digest()
-        if not hmac.compare_digest(base64.b64encode(mac).decode(), signature):
-            return None
-        if "\x00" in signed or not params.get("MessageSid") or not params.get("From"):
-            return None
-        for name, value in items:
-            if name.endswith("Sid") and len(value) > SID_LENGTH:
-                return None
+    def _plain(self, params: dict[str, str]) -> bool:
+        """A reply within the route's lengths that nobody needs to answer now."""
         if any(len(params.get(name, "")) > most for name, most in _LIMITS.items()):
-            return None
-        if answered_in_request(params.get("Body", ""), self.policy):
-            return None
-        return params
+            return False
+        return not answered_in_request(params.get("Body", ""), self.policy)
