@@ -69,30 +69,14 @@ def _apply_limits() -> None:
 
 
 def upload_body() -> IO[bytes]:
-    """The uploaded file (a multipart `file`, else the raw body), spooled to disk.
-
-    Call it only after the caller is authenticated: it raises the body limit to
-    UPLOAD_MAX_BYTES. A body that reaches the limit is refused with 413, never cut short,
-    whether it came with a Content-Length or chunked.
-    """
-    request.max_content_length = UPLOAD_MAX_BYTES
-    too_large = f"uploads are limited to {UPLOAD_MAX_BYTES // (1024 * 1024)} MiB"
+    """The uploaded file as upload_pieces gives it, spooled to disk past SPOOL_BYTES."""
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - returned
     try:
-        if request.mimetype == "multipart/form-data":
-            upload = request.files.get("file")
-            if upload is None:
-                abort(400, "a multipart upload needs a part named file")
-            return upload.stream
-        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - returned
-        size = 0
-        while chunk := request.stream.read(1024 * 1024):
-            size += len(chunk)
-            if size >= UPLOAD_MAX_BYTES:
-                spool.close()
-                abort(413, too_large)
-            spool.write(chunk)
-    except RequestEntityTooLarge:
-        abort(413, too_large)
+        for piece in upload_pieces():
+            spool.write(piece)
+    except BaseException:
+        spool.close()
+        raise
     spool.seek(0)
     return spool
 
