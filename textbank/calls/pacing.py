@@ -122,15 +122,17 @@ class Reservation(NamedTuple):
     offset: float | None  # seconds from now to the first turn; None: none handed out
     wait: float  # when none: seconds before asking again
     first_turn: float | None  # the first turn by Redis's clock (what tests check)
+    turns: int = 0  # how many handed out, one interval apart
 
 
 class CallPace:
     """Each call waits for its own turn on a schedule shared by every worker.
 
-    A worker reserves a tenth of a second's turns at a time (at least one), so it asks Redis
-    ten times a second rather than once per call, and hands them to its callers in order;
-    each caller sleeps until its turn. Offsets, not times, come back from Redis, so a worker
-    whose clock is skewed from Redis's still keeps to Redis's schedule.
+    A worker reserves up to a tenth of a second's turns at a time (no more than it has
+    callers waiting for one), so it asks Redis about ten times a second rather than once per
+    call, and hands them to its callers in order; each caller sleeps until its turn. Offsets,
+    not times, come back from Redis, so a worker whose clock is skewed from Redis's still
+    keeps to Redis's schedule.
     """
 
     def __init__(self, client: aioredis.Redis, key: str, rate: float) -> None:
@@ -142,36 +144,62 @@ class CallPace:
         self._reserve = client.register_script(_RESERVE)
         self._turns: collections.deque[float] = collections.deque()
         self._lock = asyncio.Lock()
+        self._unserved = 0  # callers in acquire() holding no turn yet
+        # How a caller waits for its turn (a test stands in a worker whose loop stalls).
+        self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     async def start(self) -> None:
         """Nothing to prepare: an unused schedule starts from now (kept for the placer)."""
 
-    async def reserve(self) -> Reservation:
-        """One round trip for the next `block` turns, or how long to wait before asking."""
+    async def reserve(self, n: int | None = None) -> Reservation:
+        """One round trip for the next n turns (`block`), or how long to wait before asking."""
+        n = self.block if n is None else max(1, min(n, self.block))
         answer = await self._reserve(
-            keys=[self.key], args=[repr(self.interval), self.block, repr(AHEAD_SECONDS)]
+            keys=[self.key], args=[repr(self.interval), n, repr(AHEAD_SECONDS)]
         )
         if answer[0] in (b"", ""):
             return Reservation(None, float(answer[1]), None)
-        return Reservation(float(answer[0]), 0.0, float(answer[2]))
+        return Reservation(float(answer[0]), 0.0, float(answer[2]), n)
 
-    async def acquire(self) -> None:
-        """Wait for this call's turn."""
+    async def acquire(self) -> float:
+        """Wait for this call's turn; returns the turn, by the event loop's clock."""
         loop = asyncio.get_running_loop()
+        self._unserved += 1
+        served = False
+        try:
+            while True:
+                turn = await self._next_turn(loop)  # counts this caller served
+                served = True
+                delay = turn - loop.time()
+                if delay > 0:
+                    await self._sleep(delay)
+                if loop.time() - turn <= LATE_SECONDS:
+                    return turn
+                # Woke late (the worker stalled: a busy loop, a slow host): placing now would
+                # bunch this call with the turns after it and put that window over the
+                # rate. The turn goes unused, which the schedule's slack absorbs; take a
+                # fresh one.
+                self._unserved += 1
+                served = False
+        finally:
+            if not served:  # cancelled while waiting for a turn
+                self._unserved -= 1
+
+    async def _next_turn(self, loop: asyncio.AbstractEventLoop) -> float:
         async with self._lock:
             while self._turns and self._turns[0] < loop.time() - LATE_SECONDS:
                 self._turns.popleft()
             while not self._turns:
-                got = await self.reserve()
+                # Only as many as there are callers to use them: a turn reserved for nobody
+                # is a gap in the pace now, and a late turn for the next claim's callers.
+                got = await self.reserve(self._unserved)
                 if got.offset is None:
                     await asyncio.sleep(got.wait)
                     continue
                 start = loop.time() + got.offset
-                self._turns.extend(start + i * self.interval for i in range(self.block))
-            turn = self._turns.popleft()
-        delay = turn - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
+                self._turns.extend(start + i * self.interval for i in range(got.turns))
+            self._unserved -= 1
+            return self._turns.popleft()
 
 
 # What the cap's set is rebuilt from: (attempts in progress, attempts still placing).
