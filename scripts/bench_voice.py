@@ -1,15 +1,19 @@
 """Voice campaign pacing and cost through the sandbox carrier, beside a naive paced SDK loop.
 
 Usage: python scripts/bench_voice.py [--members 10000] [--rates 10 50 200] [--workers 2]
+                                    [--seconds S] [--drain-limit S] [--carrier played|light]
 
 For each configured calls-per-second rate: a voice campaign to every member, on PostgreSQL,
 with real `textbank worker` processes, the app under gunicorn taking the TwiML requests and
 status callbacks, and the sandbox carrier in its own process playing each call (a person
 who presses 1, or one call in five a machine that takes the voicemail). Prints the achieved
 calls per second beside the configured rate (overall, and the busiest and quietest 10 s
-windows by the carrier's own clock), CPU per call in the workers and in the web app, and
-duplicate calls. The baseline, in this process against the same carrier: a naive script
-that places calls one after another with the twilio SDK, sleeping 1/rate between them.
+windows by the carrier's own clock, with when each starts), CPU per call in the workers and
+in the web app, and duplicate calls. `--carrier light` has the sandbox stamp and answer each
+create but play no call (no TwiML, no callbacks): the pace alone, without the CPU that
+playing calls costs on the same two cores. The baseline, in this process against the same
+carrier: a naive script that places calls one after another with the twilio SDK, sleeping
+1/rate between them.
 BENCH_DATABASE_URL (default textbank_bench_voice, wiped) and BENCH_REDIS_URL (default
 redis://127.0.0.1:6379/11, flushed) pick the services.
 """
@@ -27,6 +31,7 @@ import time
 from bisect import bisect_left, bisect_right
 from collections import Counter
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -65,7 +70,7 @@ def _carrier_priority() -> None:
         os.nice(-10)
 
 
-def start_sandbox() -> tuple[subprocess.Popen, str]:
+def start_sandbox(play_calls: bool = True) -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "textbank.cli", "sandbox", "--port", str(port),
@@ -83,7 +88,8 @@ def start_sandbox() -> tuple[subprocess.Popen, str]:
         raise RuntimeError("the sandbox did not start")
     # Everyone answers: a person pressing 1, or (one in five) a machine taking the voicemail.
     requests.post(f"{url}/sandbox/config", json={"call_digits": "1", "machine_rate": 0.2,
-                                                  "gather_wait_seconds": 5}, timeout=5)  # fmt: skip
+                                                  "gather_wait_seconds": 5,
+                                                  "play_calls": play_calls}, timeout=5)  # fmt: skip
     return proc, url
 
 
@@ -165,8 +171,19 @@ def naive_loop(settings: Settings, rate: float, seconds: float, base: int) -> li
     return stamps
 
 
-def windows(stamps: list[float]) -> tuple[float, float, float]:
-    """(overall, busiest, quietest) calls per second over WINDOW s windows inside the run.
+class Windows(NamedTuple):
+    """Calls per second overall and over WINDOW s windows; a window's start is in seconds
+    after the first call."""
+
+    overall: float
+    busiest: float
+    busiest_at: float
+    quietest: float
+    quietest_at: float
+
+
+def windows(stamps: list[float]) -> Windows:
+    """The run's pace, overall and in its busiest and quietest WINDOW s windows.
 
     A window's count only changes when its start or end passes a call, so the busiest
     window is one starting at a call ([t_i, t_i + W)) and the quietest one starting just
@@ -174,16 +191,19 @@ def windows(stamps: list[float]) -> tuple[float, float, float]:
     """
     stamps = sorted(stamps)
     if len(stamps) < 2:
-        return 0.0, 0.0, 0.0
+        return Windows(0.0, 0.0, 0.0, 0.0, 0.0)
     overall = (len(stamps) - 1) / (stamps[-1] - stamps[0])
     if stamps[-1] - stamps[0] < WINDOW:
-        return overall, overall, overall
+        return Windows(overall, overall, 0.0, overall, 0.0)
     ends = [bisect_left(stamps, t + WINDOW) for t in stamps]  # first call at or after t + W
     starts = [bisect_right(stamps, t) for t in stamps]  # first call after t
     inside = [i for i, t in enumerate(stamps) if t + WINDOW <= stamps[-1]]
-    busiest = max(ends[i] - i for i in inside)
-    quietest = min(ends[i] - starts[i] for i in inside)
-    return overall, busiest / WINDOW, quietest / WINDOW
+    busiest = max(inside, key=lambda i: ends[i] - i)
+    quietest = min(inside, key=lambda i: ends[i] - starts[i])
+    return Windows(
+        overall, (ends[busiest] - busiest) / WINDOW, stamps[busiest] - stamps[0],
+        (ends[quietest] - starts[quietest]) / WINDOW, stamps[quietest] - stamps[0],
+    )  # fmt: skip
 
 
 def duplicates(calls: list[dict]) -> tuple[int, int]:
@@ -256,12 +276,14 @@ def attempt_of(call: dict) -> str:
 
 
 def pacing_lines(rate: float, label: str, stamps: list[float]) -> list[str]:
-    overall, busiest, quietest = windows(stamps)
-    held = "held" if busiest <= rate and quietest >= 0.95 * rate else "NOT held"
+    w = windows(stamps)
+    held = "held" if w.busiest <= rate and w.quietest >= 0.95 * rate else "NOT held"
     return [
-        f"  {label:<32}: {overall:8.2f} calls/s overall ({overall / rate:.1%} of rate); "
-        f"10 s windows busiest {busiest:.2f} ({busiest / rate:.1%}), quietest {quietest:.2f} "
-        f"({quietest / rate:.1%}): within 5% and never above: {held}"
+        f"  {label:<32}: {w.overall:8.2f} calls/s overall ({w.overall / rate:.1%} of rate); "
+        f"within 5% and never above: {held}",
+        f"  {'':<32}  10 s windows busiest {w.busiest:.2f} ({w.busiest / rate:.1%}) from "
+        f"+{w.busiest_at:.1f} s, quietest {w.quietest:.2f} ({w.quietest / rate:.1%}) from "
+        f"+{w.quietest_at:.1f} s",
     ]
 
 
@@ -291,6 +313,12 @@ def main() -> None:
         help="pause the campaign this long after launch and measure the calls placed by then "
         "(10,000 calls at 10/s take 1,000 s)",
     )
+    parser.add_argument(
+        "--carrier",
+        choices=["played", "light"],
+        default="played",
+        help="light: the sandbox answers each create but plays no call (the pace alone)",
+    )
     args = parser.parse_args()
 
     default_db = "postgresql://postgres@127.0.0.1:5432/textbank_bench_voice"
@@ -302,11 +330,12 @@ def main() -> None:
     client = redis.Redis.from_url(redis_url)
     logs = Path(tempfile.mkdtemp(prefix="textbank-bench-voice-"))
     print(f"{args.members:,} members in {engine.url.database}; {args.workers} worker processes; "
+          f"{args.carrier} carrier; "
           f"gunicorn -w 2 --threads 4; {os.cpu_count()} cores; load average "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; logs in {logs}")  # fmt: skip
     for rate in args.rates:
         client.flushdb()
-        sandbox, url = start_sandbox()
+        sandbox, url = start_sandbox(play_calls=args.carrier == "played")
         port = free_port()
         env = {
             **os.environ, "TEXTBANK_ENV": "test",
@@ -346,9 +375,9 @@ def main() -> None:
         print(f"\n{rate:g} calls/s configured (load average "
               f"{' '.join(f'{x:.2f}' for x in os.getloadavg())})")  # fmt: skip
         print(
-            f"  baseline  naive paced SDK loop  : {baseline[0]:8.2f} calls/s overall, "
-            f"10 s windows {baseline[2]:.2f}-{baseline[1]:.2f} "
-            f"({baseline[0] / rate:.1%} of rate)"
+            f"  baseline  naive paced SDK loop  : {baseline.overall:8.2f} calls/s overall, "
+            f"10 s windows {baseline.quietest:.2f}-{baseline.busiest:.2f} "
+            f"({baseline.overall / rate:.1%} of rate)"
         )
         for line in (
             *pacing_lines(rate, "textbank  sent by the workers", [at for at, _ in sent.values()]),
@@ -360,10 +389,11 @@ def main() -> None:
         measured = f"launch + {args.seconds:g} s, then paused" if args.seconds else "whole campaign"
         print(f"  calls placed                    : {calls:,} ({measured}); placing over "
               f"{run['placed_in']:.1f} s after launch")  # fmt: skip
-        print(
-            f"  textbank  calls ended           : {run['ended']:,} of {calls:,} placed, "
-            f"{run['done_in']:.1f} s after launch"
-        )
+        if args.carrier == "played":
+            print(
+                f"  textbank  calls ended           : {run['ended']:,} of {calls:,} placed, "
+                f"{run['done_in']:.1f} s after launch"
+            )
         if os.environ.get("BENCH_VOICE_TIMELINE"):
             t0 = min(run["stamps"])
             per = Counter(int(t - t0) for t in run["stamps"])
@@ -378,9 +408,10 @@ def main() -> None:
             print(f"  textbank  duplicates / missing  : {extra} / {missing}")
         if cpu.used and calls:
             # The web app's share is per call that ended (its callbacks all taken); the rest
-            # per call placed.
+            # per call placed (and the web's too when no call is played).
             for name in ("workers", "web", "sandbox", "PostgreSQL", "Redis"):
-                n = max(1, run["ended"]) if name == "web" else calls
+                played = name == "web" and args.carrier == "played"
+                n = max(1, run["ended"]) if played else calls
                 print(f"  CPU per call  {name:<18}: {cpu.used.get(name, 0) / n * 1000:7.2f} ms")
             print(f"  cores busy over the run         : {sum(cpu.used.values()) / cpu.wall:.2f}")
 

@@ -44,6 +44,19 @@ def test_a_person_answers_presses_a_key_and_every_event_is_posted(sandbox, twili
     assert fetched.status == "completed" and fetched.answered_by == "human"
 
 
+def test_a_call_not_played_is_stored_and_answered_but_never_rings(sandbox, twilio, receiver):
+    """play_calls off (bench_voice --carrier light): the create is answered and listed, and
+    nothing reaches the app; the same carrier plays the next call once it is back on."""
+    receiver.routes["/voice"] = (200, MENU)
+    sandbox.configure(play_calls=False)
+    quiet = _call(twilio, receiver, "+16175550107")
+    sandbox.configure(play_calls=True, call_digits="")
+    played = _call(twilio, receiver, "+16175550108")
+    wait_until(lambda: "completed" in _statuses(receiver, played.sid))
+    assert _statuses(receiver, quiet.sid) == [] and len(receiver.at("/voice")) == 1
+    assert twilio.calls(quiet.sid).fetch().status == "queued"
+
+
 def test_a_machine_gets_the_voicemail_and_no_key(sandbox, twilio, receiver):
     receiver.routes["/voice"] = (200, MENU)
     sandbox.configure(call_digits="1", machine_rate=1.0)

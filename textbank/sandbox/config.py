@@ -37,7 +37,7 @@ _DURATIONS = (
     "ring_ms",
     "talk_ms",
 )
-_FLAGS = ("fault_commits", "callbacks", "auto_opt_out")
+_FLAGS = ("fault_commits", "callbacks", "auto_opt_out", "play_calls")
 _COUNTS = {"callback_concurrency": (1, 1024), "callback_retries": (0, 10)}
 _TEXTS = ("account_sid", "auth_token")
 _OPTIONAL_TEXTS = ("from_number", "messaging_service_sid", "sms_url", "voice_url", "call_digits")
@@ -89,6 +89,9 @@ class SandboxConfig:
     # The keys a person presses at the first <Gather>: None waits for
     # /sandbox/calls/{sid}/digits, "" presses nothing.
     call_digits: str | None = None
+    # False: a created call is stored and answered but never played (no callbacks, no
+    # TwiML fetched; it stays queued), so a benchmark sees the pace alone.
+    play_calls: bool = True
     ring_ms: float = 0.0  # how long a call rings before it is answered (or gives up)
     talk_ms: float = 0.0  # how long the last TwiML plays before the call hangs up
     # Twilio's default opt-out handling: STOP keywords unsubscribe, START keywords resubscribe.

@@ -295,7 +295,8 @@ async def create_call(request: web.Request) -> web.Response:
         created=arrived,
     )
     stored = state.add_call(call)
-    sandbox.voice.start(stored, twiml)
+    if config.play_calls:
+        sandbox.voice.start(stored, twiml)
     return await _answer(sandbox, fault, call_resource(stored))
 
 
