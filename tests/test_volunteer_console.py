@@ -422,11 +422,39 @@ def test_the_inbox_answers_records_and_opts_out(console, sessions, manager, redi
         assert session.scalar(select(Member.opted_out_at).where(Member.phone == PHONES[0]))
 
 
+def test_a_refused_reply_is_a_400_naming_the_problem_with_the_thread_to_show(
+    console, sessions, manager
+):
+    _, _, val, token, cid = _texted_and_replied(console, sessions, manager)
+    page = val.get(f"/volunteer/conversations/{cid}").text
+    assert "required data-message" in page  # the browser refuses an empty box itself
+    empty = val.post(
+        f"/volunteer/conversations/{cid}/reply",
+        headers={"HX-Request": "true"},
+        data={"csrf_token": token, "key": "k-" + "2" * 20, "message": "  "},
+    )
+    assert empty.status_code == 400 and 'role="alert"' in empty.text
+    assert "Message is empty" in empty.text
+    # The page swaps the refusal's thread in (htmx 2 swaps no 4xx by itself).
+    assert empty.headers["X-Textbank-Fragment"] == "thread"
+    with session_scope(sessions) as session:
+        session.scalar(select(Member).where(Member.phone == PHONES[0])).opted_out_at = utcnow()
+    refused = val.post(
+        f"/volunteer/conversations/{cid}/reply",
+        headers={"HX-Request": "true"},
+        data={"csrf_token": token, "key": "k-" + "3" * 20, "message": "Hi"},
+    )
+    assert refused.status_code == 400 and "Ana opted out: no more texts" in refused.text
+    assert ">Reply</button>" not in refused.text
+
+
 def test_a_volunteer_cannot_open_another_volunteers_conversation(console, sessions, manager):
     _, _, val, token, cid = _texted_and_replied(console, sessions, manager)
     assert val.get(f"/volunteer/conversations/{cid}").status_code == 200  # in the pool: theirs
-    val.post(f"/volunteer/conversations/{cid}/reply",
-             data={"csrf_token": token, "key": "k" * 20, "message": "Hi"})  # fmt: skip
+    val.post(
+        f"/volunteer/conversations/{cid}/reply",
+        data={"csrf_token": token, "key": "k" * 20, "message": "Hi"},
+    )
     volunteer(sessions, "other@example.org")
     other = _client(console, "other@example.org")
     other_token = csrf(other.get("/volunteer").text)

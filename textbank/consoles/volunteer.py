@@ -226,6 +226,10 @@ def _after_action(conversation, message: str = "", error: str | None = None, sta
     if is_htmx():
         # The lists beside the thread refresh too (waiting, closed, taken from the pool).
         headers = {"HX-Trigger": "inbox-changed"}
+        if error is not None:
+            # The refusal's thread says why beside the form: console.js swaps it in (htmx
+            # swaps no 4xx answer unless told to).
+            headers["X-Textbank-Fragment"] = "thread"
         return render_template("volunteer/_thread.html", **ctx), status, headers
     if error:
         flash(error)

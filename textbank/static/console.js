@@ -26,10 +26,14 @@
     }
   });
 
-  // The next member's Send button takes the focus, so the keyboard stays on it.
+  // After a swap the focus goes where the volunteer works next, never to <body>: a refusal
+  // or notice the answer carries (read out, and scrolled to on a phone), else the next
+  // member's Send button, so the keyboard stays on it.
   document.addEventListener("htmx:afterSwap", function (event) {
-    var send = event.target && event.target.querySelector && event.target.querySelector("[data-send]");
-    if (send) send.focus();
+    var swapped = event.target;
+    if (!swapped || !swapped.querySelector) return;
+    var next = swapped.querySelector("[data-focus-after-swap]") || swapped.querySelector("[data-send]");
+    if (next) next.focus();
   });
 
   // Canned responses fill the Message box; the search box narrows the list.
@@ -52,6 +56,70 @@
       item.hidden = words !== "" && item.textContent.toLowerCase().indexOf(words) === -1;
     });
   });
+
+  // Refusals are shown, never dropped: htmx 2 swaps no 4xx answer by itself. An answer
+  // marked as a fragment (the thread with its error beside the form) replaces its target;
+  // any other refusal (an expired form, a page gone) is said beside the control pressed.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    // What the last press was refused for is old news once the next one is made.
+    var elt = event.detail.elt;
+    var scope = (elt && elt.closest && elt.closest(".thread, .first-text")) || null;
+    if (scope) scope.querySelectorAll("[data-refusal]").forEach(function (old) { old.remove(); });
+    clearRequestError(elt);
+  });
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var xhr = event.detail.xhr;
+    if (!xhr || xhr.status < 400) return;
+    if (xhr.status < 500 && xhr.getResponseHeader("X-Textbank-Fragment")) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+      return;
+    }
+    event.detail.shouldSwap = false;
+    showRequestError(event.detail.elt, refusalText(xhr));
+  });
+  document.addEventListener("htmx:sendError", function (event) {
+    showRequestError(event.detail.elt, "textbank could not be reached: nothing was done. " +
+                     "Check your connection and press the button again.");
+  });
+
+  function refusalText(xhr) {
+    var text = xhr.responseText || "";
+    if ((xhr.getResponseHeader("Content-Type") || "").indexOf("text/html") === 0) {
+      var doc = new DOMParser().parseFromString(text, "text/html");
+      var said = doc.querySelector("main [role=alert], main .error, main h1");
+      var more = doc.querySelector("main h1 + p");
+      text = (said ? said.textContent : "") + (more ? ". " + more.textContent : "");
+    }
+    text = text.replace(/\s+/g, " ").trim();
+    if (xhr.status >= 500) return "Something went wrong and nothing was done. Try again in a minute.";
+    return text ? "Not done: " + text : "Not done (error " + xhr.status + "). Reload the page.";
+  }
+
+  function anchorOf(elt) {
+    var form = elt && elt.closest ? elt.closest("form") || elt : null;
+    return form && form.isConnected ? form : null;
+  }
+
+  function clearRequestError(elt) {
+    var anchor = anchorOf(elt);
+    var old = anchor && anchor.previousElementSibling;
+    if (old && old.hasAttribute("data-request-error")) old.remove();
+  }
+
+  function showRequestError(elt, text) {
+    var anchor = anchorOf(elt);
+    if (!anchor) return;
+    clearRequestError(elt);
+    var alert = document.createElement("p");
+    alert.className = "error";
+    alert.setAttribute("role", "alert");
+    alert.setAttribute("data-request-error", "");
+    alert.tabIndex = -1;
+    alert.textContent = text;
+    anchor.parentNode.insertBefore(alert, anchor);
+    alert.focus();
+  }
 
   // Every htmx request carries the page's CSRF token, as every form does.
   document.addEventListener("htmx:configRequest", function (event) {

@@ -1,0 +1,101 @@
+"""What a volunteer sees when something goes wrong in a conversation, in a real browser.
+
+Every wait here is for a condition (Playwright's expect, generous timeouts), never a fixed
+pause: the suite runs on a busy machine.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from playwright.sync_api import expect
+from sqlalchemy import select
+from test_dashboard_browser import _chromium
+from test_volunteer_browser import CAMPAIGN, _member_replies, _sign_in, _work_queue
+from volunteer_helpers import launch_p2p, volunteer
+
+from textbank.compliance.optouts import opt_out
+from textbank.db import session_scope
+from textbank.models import Member, OptOutSource, OutboundMessage, utcnow
+
+WAIT = 20_000  # ms: a condition awaited on a loaded machine
+SHOTS = os.environ.get("TEXTBANK_SCREENSHOTS")  # a folder: each state at 1280 and 375 px
+
+
+def _shots(page, name: str) -> None:
+    """The page fits a 375 px phone; saved at both widths when SHOTS is set."""
+    for width in (1280, 375):
+        page.set_viewport_size({"width": width, "height": 900})
+        if width == 375:
+            assert page.evaluate("document.documentElement.scrollWidth") <= 375, name
+        if SHOTS:
+            page.screenshot(path=os.path.join(SHOTS, f"ux-{name}-{width}.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+
+def _a_conversation(live, auth, browser, problems, says: str = "Is the hall accessible?"):
+    """Ana texts one member, who answers; her inbox shows the thread. (page, member phone)."""
+    campaign_id = launch_p2p(live.client, live.sessions, auth, CAMPAIGN)
+    volunteer(live.sessions, "ana.v@example.org")
+    page = _sign_in(browser, live.url, "ana.v@example.org", problems)
+    page.get_by_role("button", name="Request a batch").click()
+    page.wait_for_url(f"{live.url}/volunteer/campaigns/{campaign_id}")
+    name = page.locator("[data-member-name]").inner_text()
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("[data-member-name]")).not_to_have_text(name, timeout=WAIT)
+    _work_queue(live.settings)
+    with live.sessions() as session:
+        phone = session.scalar(
+            select(Member.phone)
+            .join(OutboundMessage, OutboundMessage.member_id == Member.id)
+            .where(OutboundMessage.status != "held")
+        )
+    _member_replies(live, phone, says)
+    page.goto(f"{live.url}/volunteer/inbox")
+    page.locator("[data-list=mine] li").filter(has_text=says).get_by_role("link").click()
+    expect(page.get_by_role("button", name="Reply")).to_be_visible(timeout=WAIT)
+    return page, phone
+
+
+def _meant(problems: list, *statuses: str) -> None:
+    """Drop the refusals the test provoked on purpose (a 400 logs a console error too)."""
+    problems[:] = [p for p in problems if not any(s in p for s in statuses)]
+
+
+def test_a_refused_reply_is_said_in_the_thread(live, auth):
+    problems: list[str] = []
+    with _chromium() as browser:
+        page, phone = _a_conversation(live, auth, browser, problems)
+        box = page.get_by_label("Message")
+        assert box.get_attribute("required") is not None  # an empty box is never sent
+
+        # Spaces alone pass the browser's check; the server refuses, and the thread says so.
+        box.fill("   ")
+        page.get_by_role("button", name="Reply").click()
+        alert = page.get_by_role("alert")
+        expect(alert).to_contain_text("Message is empty", timeout=WAIT)
+        expect(alert).to_be_focused()
+        _shots(page, "reply-refused")
+
+        # A refusal with no thread to show (the form expired) is said beside the form.
+        page.locator("input[name=csrf_token]").evaluate_all(
+            "inputs => inputs.forEach(i => { i.value = 'expired'; })"
+        )
+        page.get_by_label("Message").fill("Hello")
+        page.get_by_role("button", name="Reply").click()
+        expect(page.get_by_role("alert")).to_contain_text("Form expired", timeout=WAIT)
+        page.reload()
+
+        # Opted out elsewhere while the thread was open: the Reply is refused, in words.
+        with session_scope(live.sessions) as session:
+            opt_out(session, phone, OptOutSource.CONSOLE, utcnow(), reason="asked the office")
+        page.get_by_label("Message").fill("See you Saturday!")
+        page.get_by_role("button", name="Reply").click()
+        expect(page.get_by_role("alert")).to_contain_text(re.compile("opted out"), timeout=WAIT)
+        expect(page.get_by_role("button", name="Reply")).to_have_count(0)
+        _meant(problems, "400")
+    with live.sessions() as session:
+        said = session.scalars(select(OutboundMessage.body)).all()
+    assert "See you Saturday!" not in said
+    assert problems == []
