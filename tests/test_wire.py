@@ -92,6 +92,40 @@ def test_requests_share_one_kept_alive_connection_and_arrive_whole():
     assert body == b"To=%2B1212&Body=hi"
 
 
+def test_warm_opens_the_connections_the_first_requests_then_use():
+    """A bucket's callers find their connections open: the requests that follow a warm
+    open none of their own, and a second warm opens none while they wait idle."""
+
+    async def main():
+        async with Server(lambda n, head, body: OK) as server:
+            pool = Pool(limit=8)
+            url = f"http://127.0.0.1:{server.port}/2010-04-01/Calls.json"
+            opened = await pool.warm(url, 4)
+            again = await pool.warm(url, 4)
+            async with asyncio.timeout(10):  # the server's side of each handshake
+                while server.connections < 4:
+                    await asyncio.sleep(0.01)
+            answers = await asyncio.gather(*(_post(pool, url) for _ in range(4)))
+            await pool.close()
+            return server, opened, again, answers
+
+    server, opened, again, answers = run(main())
+    assert (opened, again) == (4, 0)
+    assert [a.status for a in answers] == [201] * 4
+    assert server.connections == 4
+    assert len(server.requests) == 4
+
+
+def test_warm_is_best_effort_when_the_carrier_cannot_be_reached():
+    async def main():
+        pool = Pool(limit=4, connect_timeout=5)
+        opened = await pool.warm("http://127.0.0.1:9/Calls.json", 3)  # nothing listens there
+        await pool.close()
+        return opened
+
+    assert run(main()) == 0
+
+
 def test_a_chunked_answer_is_joined():
     chunked = (
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"

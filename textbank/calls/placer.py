@@ -29,6 +29,7 @@ from textbank.config import Settings
 from textbank.models import Campaign
 from textbank.models import utcnow as default_now
 from textbank.twilio.attempts import REQUEST_ERRORS, Attempt, classify
+from textbank.twilio.clients import WireClient
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +217,17 @@ async def place_claimed(
     return results
 
 
+async def warm_carrier(client, connections: int) -> int:
+    """Open the connections to the carrier that the callers will use, before the first turn:
+    otherwise each of a bucket's first creates opens its own (a TCP and TLS handshake)
+    and the first second at 200 calls/s comes out slow. Kept connections (the worker's
+    client outlives a bucket) count, so later buckets open few or none."""
+    http = getattr(client, "http_client", None)
+    if not isinstance(http, WireClient):
+        return 0  # a blocking client (tests, scripts) keeps no pool to warm
+    return await http.warm(client.api.base_url, connections)
+
+
 @dataclass
 class BucketReport:
     campaign_id: int
@@ -251,6 +263,9 @@ async def place_bucket(
                       (everywhere, no_calls))  # fmt: skip
         with contextlib.suppress(redis.RedisError):  # without Redis nothing is placed anyway
             await gates.bucket.start()
+        opened = await warm_carrier(client, opts.in_flight)
+        log.debug("voice campaign %s bucket %s: %d carrier connections opened", campaign_id,
+                  bucket, opened)  # fmt: skip
         beat_key = alive_key(campaign_id, bucket)
 
         async def beat() -> None:

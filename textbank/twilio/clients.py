@@ -103,6 +103,12 @@ class WireClient(AsyncHttpClient):
         )
         return Response(answer.status, answer.body.decode("utf-8", "replace"), answer.headers)
 
+    async def warm(self, url: str, connections: int) -> int:
+        """Open connections to `url`'s host before the first requests need them (Pool.warm)."""
+        if self._pool is None:
+            self._pool = Pool(self._connections, connect_timeout=self.timeout)
+        return await self._pool.warm(url, connections)
+
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.close()
