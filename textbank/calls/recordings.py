@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import select
@@ -74,3 +75,29 @@ def store_recording(
     recording.created_at = now
     session.flush()
     return recording
+
+
+def recording_urls(
+    session: Session, base_url: str
+) -> Callable[[int], Callable[[str, str], str | None] | None]:
+    """Given a campaign id: where Twilio fetches each of its uploaded recordings, as a function
+    (language, part) -> URL or None; None when the campaign has none. `base_url` is
+    PUBLIC_BASE_URL, the address Twilio reaches the app at (GET /twilio/voice/recordings/…)."""
+
+    def for_campaign(campaign_id: int) -> Callable[[str, str], str | None] | None:
+        rows = session.execute(
+            select(CallRecording.language, CallRecording.part, CallRecording.token).where(
+                CallRecording.campaign_id == campaign_id
+            )
+        )
+        tokens = {(r.language, r.part): r.token for r in rows}
+        if not tokens:
+            return None
+
+        def url(language: str, part: str) -> str | None:
+            token = tokens.get((language, part))
+            return f"{base_url}/twilio/voice/recordings/{token}" if token else None
+
+        return url
+
+    return for_campaign

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from textbank.calls import answers
 from textbank.calls.callbacks import CallEvent, apply_event
 from textbank.calls.pacing import release_slot, slot_name
+from textbank.calls.recordings import recording_urls
 from textbank.models import CallRecording, utcnow
 from textbank.web import redis_ext, settings
 from textbank.web.database import db
@@ -35,28 +36,6 @@ def _menu_url(call_id: int, attempt: int) -> str:
     return settings().public_base_url + url_for("twilio.call_menu", call_id=call_id, a=attempt)
 
 
-def _audio_url(campaign_id: int):
-    """Where Twilio fetches an uploaded recording, if the campaign has one for that part
-    (asked only of a campaign that has recordings)."""
-    session = db()
-    tokens = {
-        (r.language, r.part): r.token
-        for r in session.execute(
-            select(CallRecording.language, CallRecording.part, CallRecording.token).where(
-                CallRecording.campaign_id == campaign_id
-            )
-        )
-    }
-    if not tokens:
-        return None
-
-    def url(language: str, part: str) -> str | None:
-        token = tokens.get((language, part))
-        return settings().public_base_url + f"/twilio/voice/recordings/{token}" if token else None
-
-    return url
-
-
 @bp.post("/voice/calls/<int:call_id>")
 @twilio_signed
 def call_answer(call_id: int):
@@ -64,7 +43,8 @@ def call_answer(call_id: int):
     attempt, sid = _attempt_and_sid()
     session = db()
     body = answers.answer(session, call_id, attempt, sid, request.form.get("AnsweredBy"),
-                          utcnow(), _menu_url(call_id, attempt), _audio_url)  # fmt: skip
+                          utcnow(), _menu_url(call_id, attempt),
+                          recording_urls(session, settings().public_base_url))  # fmt: skip
     session.commit()
     return _xml(body)
 
@@ -79,7 +59,8 @@ def call_menu(call_id: int):
     body = answers.press(
         session, call_id, attempt, sid, request.form.get("Digits", ""), utcnow(),
         _menu_url(call_id, attempt), texts_too=s.press_9_stops_texts,
-        caller_id=s.twilio_from_number, redis_client=redis_ext.client(), audio_urls=_audio_url,
+        caller_id=s.twilio_from_number, redis_client=redis_ext.client(),
+        audio_urls=recording_urls(session, s.public_base_url),
     )  # fmt: skip
     session.commit()
     return _xml(body)
