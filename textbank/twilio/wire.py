@@ -280,36 +280,26 @@ class Pool:
             raise
 
     async def warm(self, url: str, connections: int) -> int:
-        """Open connections to `url`'s origin, all at once, until `connections` (at most the
-        pool's limit) wait idle for requests; returns how many it opened.
-
-        A sender's first second otherwise opens one connection per request in flight (a
-        TCP and TLS handshake each, before the first byte of each request): at 200 calls/s
-        that made the first second of a campaign slow. Best effort: a connection that cannot
-        be opened is left for the first request that needs it, which reports the error.
-        """
-        if self._closed:
-            return 0
+        """Open connections to `url`'s origin at once until `connections` (at most the limit)
+        wait idle; returns how many it opened. A sender's first requests otherwise each open
+        their own (a TCP and TLS handshake before the first byte). Best effort: one that
+        cannot be opened is left for the first request that needs it to report."""
         origin, _ = split_url(url)
         idle = self._idle[origin]
         missing = min(connections, self._limit) - sum(1 for c in idle if not c.closed)
-        if missing <= 0:
+        if self._closed or missing <= 0:
             return 0
-        opened = [
-            conn
-            for conn in await asyncio.gather(
-                *(self._connection(origin, fresh=True) for _ in range(missing)),
-                return_exceptions=True,
-            )
-            if isinstance(conn, _Connection)
-        ]
-        for conn in opened:
-            if self._closed:
+        tries = [self._connection(origin, fresh=True) for _ in range(missing)]
+        opened = [c for c in await asyncio.gather(*tries, return_exceptions=True)
+                  if isinstance(c, _Connection)]  # fmt: skip
+        if self._closed:  # closed while connecting
+            for conn in opened:
                 conn.close()
-            else:
-                conn.idled = True
-                idle.append(conn)
-        return 0 if self._closed else len(opened)
+            return 0
+        for conn in opened:
+            conn.idled = True
+        idle.extend(opened)
+        return len(opened)
 
     def _proxy(self, origin: Origin) -> Proxy | None:
         url = self._proxies.get(origin.scheme)
