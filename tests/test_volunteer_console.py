@@ -374,6 +374,45 @@ def test_a_reply_goes_live_to_the_volunteer_who_texted_them(console, sessions, m
     assert PHONES[0] not in payload and PHONES[0][2:] not in payload
 
 
+@pytest.mark.parametrize(
+    "body, flagged",
+    [("Actually STOP texting me", True), ("please remove me from this list", True),
+     ("Don't text me anymore", True), ("wrong number, sorry", True), ("unsubscribe", True),
+     ("Where is the rally?", False), ("Stopping by after work", False), ("nonstop fun", False)],
+)  # fmt: skip
+def test_replies_that_read_like_an_opt_out_are_flagged(body, flagged):
+    from textbank.replies.keywords import sounds_like_opt_out
+
+    assert sounds_like_opt_out(body) is flagged
+
+
+def test_a_members_stop_turns_their_open_thread_off_live(console, sessions, manager,
+                                                         redis_client):  # fmt: skip
+    _, vid, val, _, cid = _texted_and_replied(console, sessions, manager,
+                                              body="Actually STOP texting me")  # fmt: skip
+    # No opt-out rule caught it (a person decides), but the volunteer is shown it reads like one.
+    assert "data-asks-to-stop" in val.get(f"/volunteer/conversations/{cid}").text
+    assert "may want to stop" in val.get("/volunteer/inbox").text
+    pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(live.user_channel(vid), live.POOL_CHANNEL)
+    settings = console.extensions["textbank.settings"]
+    stop = signed_post(console.test_client(), settings, "/twilio/sms", inbound(PHONES[0], "STOP"))
+    assert stop.status_code == 200
+    event = json.loads(_next_message(pubsub)["data"])
+    assert event["conversation_id"] == cid and event["opted_out"] is True
+    from textbank.consoles.events import render_event
+
+    with console.test_request_context("/volunteer/events"):
+        payload = render_event(vid, event)
+    # The open thread's update marks it opted out and takes Reply and Opt out away.
+    assert f'id="answer-{cid}" hx-swap-oob="true"' in payload and "Reply is off" in payload
+    assert f'<div id="optout-{cid}" hx-swap-oob="delete">' in payload
+    assert "data-asks-to-stop" not in payload  # opted out now: nothing left to flag
+    assert PHONES[0] not in payload
+    page = val.get(f"/volunteer/conversations/{cid}").text
+    assert ">Reply</button>" not in page and "Reply is off" in page
+
+
 def test_the_inbox_answers_records_and_opts_out(console, sessions, manager, redis_client):
     campaign_id, vid, val, token, cid = _texted_and_replied(
         console, sessions, manager, body="<b>Where</b> is it?"

@@ -99,3 +99,29 @@ def test_a_refused_reply_is_said_in_the_thread(live, auth):
         said = session.scalars(select(OutboundMessage.body)).all()
     assert "See you Saturday!" not in said
     assert problems == []
+
+
+def test_a_members_stop_reaches_the_open_thread_live(live, auth):
+    problems: list[str] = []
+    with _chromium() as browser:
+        page, phone = _a_conversation(live, auth, browser, problems)
+        expect(page.locator("[sse-connect]")).to_have_attribute("data-live", "connected",
+                                                                timeout=WAIT)  # fmt: skip
+        thread = page.locator(".thread")
+
+        # Words no opt-out rule takes as a STOP: flagged for the volunteer to decide.
+        _member_replies(live, phone, "Actually STOP texting me")
+        flag = thread.locator("[data-asks-to-stop]")
+        expect(flag).to_contain_text("press Opt out", timeout=WAIT)
+        expect(page.locator("[data-list=mine] li").first).to_contain_text("may want to stop")
+        _shots(page, "asks-to-stop")
+
+        # The member's STOP: the open thread says so and offers no Reply, with no reload.
+        _member_replies(live, phone, "STOP")
+        expect(thread.locator("[data-opted-out]")).to_contain_text("Reply is off", timeout=WAIT)
+        expect(page.get_by_role("button", name="Reply")).to_have_count(0)
+        expect(page.get_by_role("button", name="Opt out")).to_have_count(0)
+        expect(thread.locator("[id^=state-]")).to_contain_text("opted out")
+        assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
+        _shots(page, "stopped-live")
+    assert problems == []

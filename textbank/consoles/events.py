@@ -59,6 +59,8 @@ def render_event(user_id: int, event: dict) -> str:
             return out
         t = threads.lines_of(session, c)
         lines = render_template("volunteer/_lines.html", t=t, viewer_id=user_id)
+        if t.opted_out:  # the open thread says so and stops offering Reply
+            lines += render_template("volunteer/_opted_out_live.html", t=t, c=c)
         out += sse(f"conv-{c.id}", lines)
         return out
 

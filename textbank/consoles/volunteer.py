@@ -23,6 +23,7 @@ from textbank.members.fields import FieldError, normalize_language
 from textbank.models import utcnow
 from textbank.replies import confirmations
 from textbank.replies.handling import policy_from_settings
+from textbank.replies.keywords import sounds_like_opt_out
 from textbank.values import BadValue, record_id, whole_number
 from textbank.web import redis_ext, settings
 from textbank.web.auth import login_required, secure_headers
@@ -41,7 +42,8 @@ STATUS_WORDS = {"pending": "sending", "sending": "sending", "deferred": "waits f
 
 @bp.app_context_processor
 def _helpers() -> dict:
-    return {"language_name": language_name, "when": when, "status_words": STATUS_WORDS}
+    return {"language_name": language_name, "when": when, "status_words": STATUS_WORDS,
+            "asks_to_stop": lambda text: bool(text) and sounds_like_opt_out(text)}  # fmt: skip
 
 
 @bp.get("")

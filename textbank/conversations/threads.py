@@ -30,6 +30,7 @@ from textbank.models import (
     User,
     table,
 )
+from textbank.replies.keywords import sounds_like_opt_out
 from textbank.twilio.codes import MessageStatus
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,7 @@ class Line:
     status: str | None = None  # outbound: where it stands
     by_volunteer: bool = False  # a volunteer's reply in the conversation
     volunteer_id: int | None = None
+    asks_to_stop: bool = False  # a member's text that reads like an opt-out no rule caught
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,9 @@ _IN_OF_CONVERSATION = select(IN.c.body, IN.c.created_at).where(
 _OUT_OF_MEMBER = select(
     T.c.body, T.c.created_at, T.c.sent_at, T.c.status, T.c.conversation_id, T.c.volunteer_id
 ).where(T.c.member_id == bindparam("member_id"), T.c.campaign_id == bindparam("campaign_id"))
-_FIRST_NAME = select(MEMBERS.c.first_name).where(MEMBERS.c.id == bindparam("member_id"))
+_FIRST_NAME = select(MEMBERS.c.first_name, MEMBERS.c.opted_out_at).where(
+    MEMBERS.c.id == bindparam("member_id")
+)
 
 
 def _lines(conn: Connection, c: Conversation, member_id: int | None) -> list[Line]:
@@ -165,7 +169,9 @@ def _lines(conn: Connection, c: Conversation, member_id: int | None) -> list[Lin
     else:
         inbound = conn.execute(_IN_OF_MEMBER, {"member_id": member_id,
                                                "campaign_id": c.campaign_id})  # fmt: skip
-    lines = [Line("in", r.body, r.created_at) for r in inbound]
+    lines = [
+        Line("in", r.body, r.created_at, asks_to_stop=sounds_like_opt_out(r.body)) for r in inbound
+    ]
     if member_id is not None and c.campaign_id is not None:
         outbound = conn.execute(_OUT_OF_MEMBER, {"member_id": member_id,
                                                  "campaign_id": c.campaign_id})  # fmt: skip
@@ -191,6 +197,7 @@ class Lines:
 
     first_name: str
     lines: list[Line]
+    opted_out: bool = False  # a live update then also turns the thread's Reply off
 
 
 def lines_of(session: Session, conversation: Conversation) -> Lines:
@@ -198,8 +205,11 @@ def lines_of(session: Session, conversation: Conversation) -> Lines:
     those for the page): a console's live update renders this for every reply."""
     c, conn = conversation, session.connection()
     found = conn.execute(_FIRST_NAME, {"member_id": c.member_id}).first() if c.member_id else None
-    member_id = c.member_id if found is not None else None
-    return Lines(found.first_name or "" if found else "", _lines(conn, c, member_id))
+    if found is None:
+        return Lines("", _lines(conn, c, None))
+    return Lines(
+        found.first_name or "", _lines(conn, c, c.member_id), found.opted_out_at is not None
+    )
 
 
 def thread(session: Session, conversation: Conversation) -> Thread:

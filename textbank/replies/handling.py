@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from textbank.campaigns.rendering import render
 from textbank.compliance.optouts import opt_in, opt_out
 from textbank.conversations.routing import reply_arrived
+from textbank.conversations.stopped import member_opted_out
 from textbank.db import atomic
 from textbank.engagement.marks import CONVERSATIONAL, Step
 from textbank.engagement.outcomes import step_for
@@ -72,6 +73,14 @@ class Decision:
     keyword: str | None = None
     conversation_id: int | None = None
     campaign_id: int | None = None
+    member_id: int | None = None
+
+    @property
+    def goes_live(self) -> bool:
+        """Whether consoles are told of it: a conversation's reply, or a member's STOP."""
+        return self.conversation_id is not None or (
+            self.classification == Classification.OPT_OUT and self.member_id is not None
+        )
 
 
 @dataclass(frozen=True)
@@ -306,7 +315,7 @@ def process_inbound(
     decision.campaign_id = campaign.id if campaign else None
     if decision.outcome and not created:
         decision.reply = None  # recorded already: answered the first time only
-    member_id = member["id"] if member else None
+    member_id = decision.member_id = member["id"] if member else None
     log.info("inbound %s (member %s, campaign %s): %s", received.id, member_id,
              decision.campaign_id, kind.value)  # fmt: skip
     return decision
@@ -316,10 +325,13 @@ def push(
     conn: Connection, client: redis.Redis | None, decision: Decision, inbound_id: int,
     now: datetime,
 ) -> None:  # fmt: skip
-    """A reply that opened or continued a conversation, to its volunteer's console or the
-    pool's: once its writes are committed, so the console reads what it is told of."""
+    """A reply that opened or continued a conversation, or a member's STOP, to the
+    volunteer's console or the pool's: once its writes are committed, so the console reads
+    what it is told of."""
     if decision.conversation_id is not None:
         reply_arrived(conn, client, decision.conversation_id, inbound_id, now)
+    elif decision.goes_live and decision.member_id is not None:
+        member_opted_out(conn, client, decision.member_id, inbound_id, now)
 
 
 def unprocessed(

@@ -91,6 +91,24 @@ def is_opt_out(reading: Reading, phrases: tuple[str, ...] = DEFAULT_OPT_OUT_PHRA
     return any(key == p or key.startswith(p + " ") for p in _phrase_keys(tuple(phrases)))
 
 
+# Words and phrases that, anywhere in a longer reply, suggest the member wants no more
+# texts ('Actually STOP texting me'): not acted on (a person decides), only flagged.
+_STOPPING_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "OPTOUT", "REVOKE"})
+_STOPPING_PHRASES = ("remove me", "take me off", "dont text", "do not text", "dont message",
+                     "do not message", "opt out", "no more texts", "no more messages",
+                     "wrong number", "leave me alone", "no me escriban", "para de")  # fmt: skip
+
+
+def sounds_like_opt_out(text: str) -> bool:
+    """Whether a reply that no opt-out rule matched still reads like one, for a volunteer
+    to look at: a stop word anywhere in it, or a phrase such as 'remove me'."""
+    reading = Reading.of(text)
+    if _STOPPING_WORDS.intersection(reading.words):
+        return True
+    key = f" {reading.phrase} "
+    return any(f" {p} " in key for p in _phrase_keys(_STOPPING_PHRASES + DEFAULT_OPT_OUT_PHRASES))
+
+
 def whole_word(reading: Reading, vocabulary: frozenset[str]) -> bool:
     return reading.whole in vocabulary
 

@@ -121,6 +121,14 @@
     alert.focus();
   }
 
+  // The live feed's state on its element (data-live): "connected" once the stream is open.
+  document.addEventListener("htmx:sseOpen", function (event) {
+    event.target.setAttribute("data-live", "connected");
+  });
+  document.addEventListener("htmx:sseError", function (event) {
+    event.target.setAttribute("data-live", "reconnecting");
+  });
+
   // Every htmx request carries the page's CSRF token, as every form does.
   document.addEventListener("htmx:configRequest", function (event) {
     var token = document.querySelector("input[name=csrf_token]");
