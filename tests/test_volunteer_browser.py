@@ -122,7 +122,7 @@ def test_a_whole_shift_in_the_browser(live, auth):
         # A member replies through the sandbox; it appears in Ana's open inbox by itself.
         a.get_by_role("link", name="Inbox", exact=True).click()
         a.wait_for_url(f"{live.url}/volunteer/inbox")
-        a.wait_for_timeout(500)  # the event stream connects
+        a.locator(".inbox[data-live=connected]").wait_for()  # subscribed: the stream has answered
         first, second = sorted(her_phones)[:2]
         _member_replies(live, first, "Where is the <rally>?")
         item = a.locator("[data-list=mine] li").filter(has_text="Where is the <rally>?")

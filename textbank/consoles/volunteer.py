@@ -19,11 +19,11 @@ from textbank import enqueue
 from textbank.campaigns.p2p import outcomes_of
 from textbank.consoles.common import EVERYONE, is_htmx, language_name, mark_seen, me, when
 from textbank.conversations import batches, inbox, threads
+from textbank.conversations.feed import STATUS_WORDS, asks_to_stop
 from textbank.members.fields import FieldError, normalize_language
 from textbank.models import utcnow
 from textbank.replies import confirmations
 from textbank.replies.handling import policy_from_settings
-from textbank.replies.keywords import sounds_like_opt_out
 from textbank.values import BadValue, record_id, whole_number
 from textbank.web import redis_ext, settings
 from textbank.web.auth import login_required, secure_headers
@@ -34,16 +34,15 @@ bp = Blueprint("volunteer", __name__, url_prefix="/volunteer")
 bp.after_request(secure_headers)
 
 
-# An outbound text's status, in the words a volunteer reads.
-STATUS_WORDS = {"pending": "sending", "sending": "sending", "deferred": "waits for their hours",
-                "sent": "sent", "delivered": "delivered", "undelivered": "not delivered",
-                "failed": "not delivered", "skipped": "not sent: opted out"}  # fmt: skip
+def _conversation_url(conversation_id: int) -> str:
+    return url_for("volunteer.conversation", conversation_id=conversation_id)
 
 
 @bp.app_context_processor
 def _helpers() -> dict:
+    # The same helpers the worker's feed renders these templates with (feed.templates).
     return {"language_name": language_name, "when": when, "status_words": STATUS_WORDS,
-            "asks_to_stop": lambda text: bool(text) and sounds_like_opt_out(text)}  # fmt: skip
+            "conversation_url": _conversation_url, "asks_to_stop": asks_to_stop}  # fmt: skip
 
 
 @bp.get("")
@@ -178,7 +177,7 @@ def done(campaign_id: int):
 
 def _lists() -> dict:
     user, session = me(), db()
-    return {"mine": inbox.inbox(session, user), "pool": inbox.pool(session, user)}
+    return {"mine": inbox.inbox(session, user), "pool": inbox.pool(session, user), "me_id": user.id}
 
 
 def _thread_context(conversation, message: str = "", error: str | None = None) -> dict:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime
 
@@ -12,7 +11,8 @@ log = logging.getLogger(__name__)
 
 ONLINE_KEY = "textbank:console:online"  # user id -> last seen (epoch seconds)
 ONLINE_FOR = 45  # seconds a console counts as online after its last sign of life
-POOL_CHANNEL = "textbank:console:pool"  # conversations nobody holds
+POOL_CHANNEL = "textbank:console:pool"  # conversations nobody holds that volunteers may take
+MANAGERS_CHANNEL = "textbank:console:managers"  # every conversation: managers see them all
 
 
 def user_channel(user_id: int) -> str:
@@ -41,13 +41,3 @@ def online_users(client: redis.Redis, now: datetime) -> dict[int, float]:
         ONLINE_KEY, cutoff, "+inf", withscores=True
     )
     return {int(member): float(score) for member, score in found}
-
-
-def publish(client: redis.Redis, volunteer_id: int | None, event: dict) -> None:
-    """Tell the holder's consoles (or, for the pool, every console) about a conversation."""
-    channel = user_channel(volunteer_id) if volunteer_id else POOL_CHANNEL
-    try:
-        client.publish(channel, json.dumps(event))
-    except redis.RedisError as exc:
-        # The reply is stored and in the inbox; a console that missed it sees it on reload.
-        log.warning("conversation %s: not pushed live (%s)", event.get("conversation_id"), exc)

@@ -8,6 +8,7 @@ import redis
 from sqlalchemy import Connection, bindparam, select, update
 
 from textbank.conversations import live
+from textbank.conversations.feed import Update, read_update
 from textbank.conversations.sql import CONV, OUT
 from textbank.models import is_first_text
 
@@ -35,13 +36,14 @@ _ASSIGN = (
 def reply_arrived(
     conn: Connection, client: redis.Redis | None, conversation_id: int, inbound_id: int,
     now: datetime,
-) -> None:  # fmt: skip
-    """Route a reply that opened or continued a conversation, and push it to consoles."""
+) -> Update | None:  # fmt: skip
+    """Route a reply that opened or continued a conversation, and read what consoles are
+    sent of it (Update.publish it once this transaction commits)."""
     if client is None:
-        return
+        return None
     row = conn.execute(_OWNERS, {"conversation_id": conversation_id}).first()
     if row is None:
-        return
+        return None
     holder = row.volunteer_id
     try:
         texter_online = row.texter is not None and live.is_online(client, row.texter, now)
@@ -50,7 +52,4 @@ def reply_arrived(
     if holder is None and texter_online:
         conn.execute(_ASSIGN, {"conversation_id": conversation_id, "volunteer_id": row.texter,
                                "now": now})  # fmt: skip
-        holder = row.texter
-    event = {"conversation_id": conversation_id, "inbound_id": inbound_id,
-             "campaign_id": row.campaign_id, "at": now.timestamp()}  # fmt: skip
-    live.publish(client, holder, event)
+    return read_update(conn, conversation_id, inbound_id)

@@ -155,26 +155,25 @@ _IN_OF_CONVERSATION = select(IN.c.body, IN.c.created_at).where(
 _OUT_OF_MEMBER = select(
     T.c.body, T.c.created_at, T.c.sent_at, T.c.status, T.c.conversation_id, T.c.volunteer_id
 ).where(T.c.member_id == bindparam("member_id"), T.c.campaign_id == bindparam("campaign_id"))
-_FIRST_NAME = select(MEMBERS.c.first_name, MEMBERS.c.opted_out_at).where(
-    MEMBERS.c.id == bindparam("member_id")
-)
 
 
-def _lines(conn: Connection, c: Conversation, member_id: int | None) -> list[Line]:
+def lines_for(
+    conn: Connection, conversation_id: int, campaign_id: int | None, member_id: int | None
+) -> list[Line]:
     """Every text between us and this person in the conversation's campaign, oldest first."""
     if member_id is None:
-        inbound = conn.execute(_IN_OF_CONVERSATION, {"conversation_id": c.id})
-    elif c.campaign_id is None:
+        inbound = conn.execute(_IN_OF_CONVERSATION, {"conversation_id": conversation_id})
+    elif campaign_id is None:
         inbound = conn.execute(_IN_OF_MEMBER_NO_CAMPAIGN, {"member_id": member_id})
     else:
         inbound = conn.execute(_IN_OF_MEMBER, {"member_id": member_id,
-                                               "campaign_id": c.campaign_id})  # fmt: skip
+                                               "campaign_id": campaign_id})  # fmt: skip
     lines = [
         Line("in", r.body, r.created_at, asks_to_stop=sounds_like_opt_out(r.body)) for r in inbound
     ]
-    if member_id is not None and c.campaign_id is not None:
+    if member_id is not None and campaign_id is not None:
         outbound = conn.execute(_OUT_OF_MEMBER, {"member_id": member_id,
-                                                 "campaign_id": c.campaign_id})  # fmt: skip
+                                                 "campaign_id": campaign_id})  # fmt: skip
         lines += [
             Line(
                 "out",
@@ -191,33 +190,12 @@ def _lines(conn: Connection, c: Conversation, member_id: int | None) -> list[Lin
     return lines
 
 
-@dataclass(frozen=True)
-class Lines:
-    """A thread's texts and who the member is by first name: what a live update shows."""
-
-    first_name: str
-    lines: list[Line]
-    opted_out: bool = False  # a live update then also turns the thread's Reply off
-
-
-def lines_of(session: Session, conversation: Conversation) -> Lines:
-    """The thread's lines without the member's and campaign's whole rows (thread() loads
-    those for the page): a console's live update renders this for every reply."""
-    c, conn = conversation, session.connection()
-    found = conn.execute(_FIRST_NAME, {"member_id": c.member_id}).first() if c.member_id else None
-    if found is None:
-        return Lines("", _lines(conn, c, None))
-    return Lines(
-        found.first_name or "", _lines(conn, c, c.member_id), found.opted_out_at is not None
-    )
-
-
 def thread(session: Session, conversation: Conversation) -> Thread:
     """The conversation as its page shows it: the member, the campaign, every text."""
     c = conversation
     member = session.get(Member, c.member_id) if c.member_id else None
     campaign = session.get(Campaign, c.campaign_id) if c.campaign_id else None
-    lines = _lines(session.connection(), c, member.id if member is not None else None)
+    lines = lines_for(session.connection(), c.id, c.campaign_id, member.id if member else None)
     return Thread(
         c, member.first_name if member else "", member.last_name if member else "",
         member.local.number if member and member.local else None,

@@ -111,9 +111,11 @@ def answer_stored(
             if answer_id is None:  # a stranger's: no campaign's pipeline to send it
                 log.warning("inbound %s: %s acted on late; its answer could not be sent",
                             inbound_id, decision.classification.value)  # fmt: skip
-    if decision.goes_live:  # committed first: the console reads it
+    if decision.goes_live:  # routed and read after the reply's commit, published after it
         with sessions.begin() as session:
-            push(session.connection(), client, decision, inbound_id, now)
+            updates = push(session.connection(), client, decision, inbound_id, now)
+        for update in updates:
+            update.publish(client)
     return Answered(inbound_id, decision.classification.value, decision.campaign_id or 0, answer_id)
 
 

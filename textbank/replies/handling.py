@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from textbank.campaigns.rendering import render
 from textbank.compliance.optouts import opt_in, opt_out
+from textbank.conversations.feed import Update
 from textbank.conversations.routing import reply_arrived
 from textbank.conversations.stopped import member_opted_out
 from textbank.db import atomic
@@ -324,14 +325,17 @@ def process_inbound(
 def push(
     conn: Connection, client: redis.Redis | None, decision: Decision, inbound_id: int,
     now: datetime,
-) -> None:  # fmt: skip
-    """A reply that opened or continued a conversation, or a member's STOP, to the
-    volunteer's console or the pool's: once its writes are committed, so the console reads
-    what it is told of."""
+) -> list[Update]:  # fmt: skip
+    """Route a reply that opened or continued a conversation to its volunteer or the pool,
+    or tell a member's STOP to their open conversations, and read what the consoles are sent
+    of it: the caller publishes it after its commit, so a console never shows what the
+    database does not hold."""
     if decision.conversation_id is not None:
-        reply_arrived(conn, client, decision.conversation_id, inbound_id, now)
-    elif decision.goes_live and decision.member_id is not None:
-        member_opted_out(conn, client, decision.member_id, inbound_id, now)
+        update = reply_arrived(conn, client, decision.conversation_id, inbound_id, now)
+        return [update] if update is not None else []
+    if decision.goes_live and decision.member_id is not None:
+        return member_opted_out(conn, client, decision.member_id, inbound_id)
+    return []
 
 
 def unprocessed(

@@ -135,6 +135,39 @@
     if (token) event.detail.headers["X-CSRFToken"] = token.value;
   });
 
+  // The live inbox: a reply's list entry arrives on its own ("entry" events, rendered once
+  // by the worker for everyone allowed to see it). It replaces the conversation's old entry
+  // and goes where it belongs for this console: mine (held by me, waiting first), the pool
+  // (nobody's, oldest first), or neither (another volunteer took it).
+  document.addEventListener("htmx:sseBeforeMessage", function (event) {
+    var lists = event.target;
+    if (!lists || lists.id !== "lists" || !event.detail || event.detail.type !== "entry") return;
+    event.preventDefault();
+    var parsed = document.createElement("template");
+    parsed.innerHTML = String(event.detail.data).trim();
+    var entry = parsed.content.firstElementChild;
+    if (!entry) return;
+    var id = entry.getAttribute("data-conversation-id");
+    lists.querySelectorAll("li[data-conversation-id]").forEach(function (old) {
+      if (old.getAttribute("data-conversation-id") === id) old.remove();
+    });
+    var inbox = lists.closest("[data-me]");
+    var holder = entry.getAttribute("data-holder");
+    if (holder === "") {
+      lists.querySelector('[data-list="pool"]').appendChild(entry);
+    } else if (inbox && holder === inbox.getAttribute("data-me")) {
+      var mine = lists.querySelector('[data-list="mine"]');
+      mine.insertBefore(entry, mine.firstChild);
+    } else {
+      entry = null;
+    }
+    if (entry) htmx.process(entry);
+    lists.querySelectorAll("ul[data-list]").forEach(function (list) {
+      var empty = list.parentElement.querySelector(".empty");
+      if (empty) empty.hidden = list.children.length > 0;
+    });
+  });
+
   window.addEventListener("DOMContentLoaded", function () {
     var send = document.querySelector("[data-send]");
     if (send) send.focus();

@@ -103,8 +103,10 @@ def _act_now(params: Mapping[str, str], policy: ReplyPolicy, now: datetime) -> R
             record_failure(conn, received.id, exc)
             conn.commit()
             return twiml()
-        push(conn, client, decision, received.id, now)
+        updates = push(conn, client, decision, received.id, now)
         conn.commit()
+    for update in updates:
+        update.publish(client)
     return twiml(decision.reply)
 
 
