@@ -1,7 +1,7 @@
 """The volunteer console under load: simulated volunteers over HTTP against gunicorn.
 
 Usage: python scripts/bench_console.py [--volunteers 200] [--batch 15] [--think 1.5]
-       [--reply-share 0.3] [--seconds 30] [--workers 4] [--send-workers 2]
+       [--reply-share 0.3] [--seconds 30] [--workers 4] [--send-workers 2] [--reply-workers 1]
 
 On PostgreSQL, with gunicorn run as the Procfile runs it, `textbank worker` processes and
 the sandbox carrier: every simulated volunteer signs in first (timed apart: 200 password
@@ -10,7 +10,10 @@ for the whole run; then each requests a batch and sends its first texts one pres
 (a pause of --think seconds between presses, as a person reads the next name), and answers
 each reply that reaches its console. The sandbox plays members: a share of the members
 texted reply, each reply carrying a marker, timed from the moment the sandbox posts the
-signed webhook to the moment the marker arrives on the volunteer's open stream. The same
+signed webhook to the moment the marker arrives on the volunteer's open stream, and split
+into hops by the stamps the feed puts on each update (stored by the webhook, published by
+the worker: the same clock, one machine). --reply-workers start the Procfile's `replies`
+process (`textbank worker --queue textbank-replies`) beside the general ones. The same
 run measures the same server's empty route under the same volunteers as the baseline.
 Then it waits for the pipeline and counts duplicates and lost texts at the carrier.
 BENCH_DATABASE_URL (default textbank_bench_console, wiped) and BENCH_REDIS_URL
@@ -60,6 +63,7 @@ TARGET_SEND_P99_MS, TARGET_REPLY_P99_MS = 150.0, 1000.0
 ROW = re.compile(rb'name="row" value="(\d+)"')
 CSRF = re.compile(rb'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 MARK = re.compile(r"bench-q(\d+)")
+STAMP = re.compile(r"^: reply \d+ stored ([\d.]+) published ([\d.]+)")
 
 
 def procfile_web(port: int, workers: int) -> list[str]:
@@ -72,6 +76,23 @@ def procfile_web(port: int, workers: int) -> list[str]:
     return [sys.executable, "-m", "gunicorn", "--chdir", str(SCRIPTS),
             *[a.strip("'") for a in args[1:] if a != "--access-logfile" and a != "-"],
             "--log-level", "warning"]  # fmt: skip
+
+
+def procfile_command(name: str) -> list[str]:
+    """A `textbank ...` line of the Procfile, run with this interpreter."""
+    lines = (ROOT / "Procfile").read_text().splitlines()
+    args = next(line for line in lines if line.startswith(f"{name}:")).split(":", 1)[1].split()
+    assert args[0] == "textbank", args
+    return [sys.executable, "-m", "textbank.cli", *args[1:]]
+
+
+def start_reply_workers(n: int, env: dict, logs: Path) -> list[subprocess.Popen]:
+    procs = []
+    for i in range(n):
+        with open(logs / f"replies{i}.log", "ab") as log:
+            procs.append(subprocess.Popen(procfile_command("replies"), env=env, stdout=log,
+                                          stderr=subprocess.STDOUT))  # fmt: skip
+    return procs
 
 
 def start_web(env: dict, port: int, workers: int, log: Path):
@@ -121,7 +142,9 @@ class Stats:
         self.pressed = 0
         self.queued = 0
         self.reply_sent_at: dict[int, float] = {}
+        self.reply_sent_wall: dict[int, float] = {}
         self.reply_latency: list[float] = []
+        self.hops: dict[str, list[float]] = {"webhook": [], "worker": [], "to console": []}
         self.answered = 0
         self.errors: collections.Counter = collections.Counter()
         self.streams_open = 0
@@ -178,16 +201,24 @@ async def events(v: Volunteer, base: str, stats: Stats, ready: asyncio.Event) ->
             return
         stats.streams_open += 1
         ready.set()
-        event = ""
+        event, stamp = "", None
         async for raw in r.content:
             line = raw.decode().rstrip("\n")
-            if line.startswith("event: "):
+            if line.startswith(": reply "):
+                stamp = STAMP.match(line)
+            elif line.startswith("event: "):
                 event = line[7:]
             elif line.startswith("data: ") and event.startswith("conv-"):
                 for mark in MARK.findall(line):
                     sent = stats.reply_sent_at.pop(int(mark), None)
                     if sent is not None:
                         stats.reply_latency.append(time.perf_counter() - sent)
+                        wall = stats.reply_sent_wall.pop(int(mark), None)
+                        if stamp is not None and wall is not None:
+                            stored, published = float(stamp[1]), float(stamp[2])
+                            stats.hops["webhook"].append(stored - wall)
+                            stats.hops["worker"].append(published - stored)
+                            stats.hops["to console"].append(time.time() - published)
                         conversation = int(event[5:])
                         stats.tasks.add(asyncio.create_task(answer(v, base, conversation, stats)))
 
@@ -278,6 +309,7 @@ async def members_reply(sessions, sandbox_url, campaign_id, share, stats, until)
 async def reply(s, sandbox_url: str, phone: str, n: int, stats: Stats) -> None:
     """One member's marked question, timed from the moment the sandbox is asked to post it."""
     stats.reply_sent_at[n] = time.perf_counter()
+    stats.reply_sent_wall[n] = time.time()
     r = await s.post(f"{sandbox_url}/sandbox/reply",
                      json={"from": phone, "body": f"Where is it? bench-q{n}"})  # fmt: skip
     await r.read()
@@ -368,6 +400,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="length of each shift")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
     parser.add_argument("--send-workers", type=int, default=2, help="textbank worker processes")
+    parser.add_argument("--reply-workers", type=int, default=1,
+                        help="the Procfile's `replies` processes (replies only)")  # fmt: skip
     parser.add_argument("--profile", metavar="DIR", help="py-spy the shift into DIR (slower)")
     args = parser.parse_args()
 
@@ -391,10 +425,11 @@ def main() -> None:
     print(f"{len(emails)} volunteers, batches of {args.batch}, a press every {args.think} s "
           f"on average, {args.reply_share:.0%} of members reply; gunicorn "
           f"{' '.join(procfile_web(port, args.workers)[6:])} (the Procfile's line); "
-          f"{args.send_workers} textbank workers; "
+          f"{args.send_workers} textbank workers + {args.reply_workers} replies workers; "
           f"{os.cpu_count()} cores; logs in {logs}")  # fmt: skip
     web = start_web(env, port, args.workers, logs / "gunicorn.log")
     workers = start_workers(args.send_workers, env, str(logs))
+    workers += start_reply_workers(args.reply_workers, env, logs)
     try:
         roots = {"web": web.pid, "workers": [w.pid for w in workers]}
         signing, base_cpu, base_stats, cpu, stats = asyncio.run(
@@ -457,6 +492,9 @@ def main() -> None:
     print(f"reply webhook -> open console          : {len(stats.reply_latency):,} replies   "
           f"p50 {pct(stats.reply_latency, .5):6.1f}  p99 {pct(stats.reply_latency, .99):6.1f} ms"
           f"   ({len(stats.reply_sent_at)} never arrived; {stats.answered} answered)")  # fmt: skip
+    hops = "   ".join(f"{name} {pct(v, .5) / 1000:.2f}/{pct(v, .99) / 1000:.2f} s"
+                       for name, v in stats.hops.items())  # fmt: skip
+    print(f"  hops p50/p99                         : {hops}")
     print(
         f"event streams open at once             : {stats.streams_open} of {len(emails)}"
         f" ({volunteers_seen} accounts)"

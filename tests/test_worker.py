@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 
 from rq.job import Job
 from rq.registry import FailedJobRegistry
@@ -65,3 +66,26 @@ def test_sigterm_during_a_sweep_lets_it_finish_then_stops_the_worker(redis_clien
     assert swept == [True]
     assert Job.fetch(SWEEP_ID, connection=redis_client).get_status() == "finished"
     assert queue(QueueName.DEFAULT, redis_client).job_ids == ["left-queued"]
+
+
+def test_a_replies_worker_works_its_queue_alone(app, settings, redis_client):
+    """The Procfile's `replies` process: replies never wait behind send jobs."""
+    from textbank.cli.worker import worker_command
+
+    queue(QueueName.SEND, redis_client).enqueue("builtins.len", "send", job_id="a-send")
+    queue(QueueName.REPLIES, redis_client).enqueue("builtins.len", "reply", job_id="a-reply")
+    procfile = (Path(__file__).parent.parent / "Procfile").read_text()
+    line = next(p for p in procfile.splitlines() if p.startswith("replies:"))
+    args = line.split(":", 1)[1].split()
+    assert args[:2] == ["textbank", "worker"]
+    result = app.test_cli_runner().invoke(worker_command, [*args[2:], "--burst"])
+    assert result.exit_code == 0, result.output
+    assert Job.fetch("a-reply", connection=redis_client).get_status() == "finished"
+    assert queue(QueueName.SEND, redis_client).job_ids == ["a-send"]  # left to `worker`
+
+
+def test_the_worker_refuses_a_queue_it_does_not_know(app):
+    from textbank.cli.worker import worker_command
+
+    result = app.test_cli_runner().invoke(worker_command, ["--queue", "textbank-nope"])
+    assert result.exit_code == 2 and "textbank-replies" in result.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 
 import redis
@@ -11,7 +12,7 @@ from rq import SimpleWorker
 
 from textbank import enqueue, heap
 from textbank.config import Settings
-from textbank.enqueue import ALL_QUEUES, queue
+from textbank.enqueue import ALL_QUEUES, QueueName, queue
 from workers import context
 
 log = logging.getLogger(__name__)
@@ -39,8 +40,11 @@ class TextbankWorker(SimpleWorker):
             log.warning("could not queue a sweep: %s", exc)
 
 
-def run(settings: Settings, *, burst: bool = False) -> bool:
-    """Work textbank's queues, highest priority first; return when burst work is done.
+def run(
+    settings: Settings, *, burst: bool = False, queues: Sequence[QueueName] = ALL_QUEUES
+) -> bool:
+    """Work textbank's queues (all, or those named), highest priority first; return when
+    burst work is done.
 
     RQ gives up when Redis goes away in the middle of a job; a restarted Redis has lost
     its queues anyway, so start a fresh worker and let the sweeper rebuild them.
@@ -51,10 +55,11 @@ def run(settings: Settings, *, burst: bool = False) -> bool:
     delay = 1.0
     try:
         while True:
-            queues = [queue(name, ctx.redis) for name in ALL_QUEUES]
-            log.info("worker starting on %s (burst=%s)", ", ".join(q.name for q in queues), burst)
+            listened = [queue(name, ctx.redis) for name in queues]
+            log.info("worker starting on %s (burst=%s)", ", ".join(q.name for q in listened),
+                     burst)  # fmt: skip
             worker = TextbankWorker(
-                queues, connection=ctx.redis, maintenance_interval=SWEEP_INTERVAL, worker_ttl=35
+                listened, connection=ctx.redis, maintenance_interval=SWEEP_INTERVAL, worker_ttl=35
             )
             try:
                 return worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
