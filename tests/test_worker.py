@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import signal
+import threading
+import time
 from pathlib import Path
 
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
 import workers.jobs
+from textbank import enqueue
 from textbank.enqueue import ALL_QUEUES, SWEEP_ID, QueueName, queue
 from workers import worker as worker_module
 
@@ -89,3 +92,46 @@ def test_the_worker_refuses_a_queue_it_does_not_know(app):
 
     result = app.test_cli_runner().invoke(worker_command, ["--queue", "textbank-nope"])
     assert result.exit_code == 2 and "textbank-replies" in result.output
+
+
+def test_one_drainer_is_queued_while_a_replies_worker_runs(redis_client):
+    """Two drainers share a burst between general workers; beside a replies worker, whose
+    drainer waits for the next reply, a second one (ending at once on a general worker)
+    cleared the mark while the first waited, and each later reply queued two more."""
+    replies = queue(QueueName.REPLIES, redis_client)
+    enqueue.replies(redis_client, [1])
+    assert replies.count == enqueue.DRAINERS == 2
+    redis_client.delete(enqueue.REPLY_DRAINING)
+    replies.empty()
+    worker = _worker(redis_client)
+    worker.replies_only = True
+    worker.run_maintenance_tasks()  # a replies worker says it is alive
+    enqueue.replies(redis_client, [2])
+    enqueue.replies(redis_client, [3])  # the mark is set: nothing more is queued
+    assert replies.count == 1
+
+
+def _blocked_on_blpop(redis_client) -> bool:
+    return any(c.get("cmd") == "blpop" for c in redis_client.client_list())
+
+
+def test_a_waiting_drainer_takes_the_next_reply_and_keeps_the_mark(redis_client):
+    enqueue.replies(redis_client, [1])
+    assert enqueue.next_replies(redis_client, 20, wait=30) == [1]
+    got: list[list[int]] = []
+    waiting = threading.Thread(
+        target=lambda: got.append(enqueue.next_replies(redis_client, 20, wait=30))
+    )
+    waiting.start()
+    deadline = time.monotonic() + 30
+    while not _blocked_on_blpop(redis_client):  # the drainer waits for the next reply
+        assert time.monotonic() < deadline, "the drainer never waited"
+        time.sleep(0.01)
+    enqueue.replies(redis_client, [2, 3])
+    waiting.join(timeout=30)
+    assert got == [[2, 3]]
+    assert redis_client.exists(enqueue.REPLY_DRAINING)  # no new drainer was queued for them
+    assert queue(QueueName.REPLIES, redis_client).count == enqueue.DRAINERS  # the first pair
+    # Nothing more within the wait: the drainer ends and clears the mark for the next one.
+    assert enqueue.next_replies(redis_client, 20, wait=0.05) == []
+    assert not redis_client.exists(enqueue.REPLY_DRAINING)

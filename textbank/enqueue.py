@@ -275,6 +275,12 @@ REPLY_DRAINING = "textbank:replies:draining"  # set while drainers are queued or
 DRAIN_TTL = 60  # seconds a drainer's mark outlives its last sign of life
 DRAINERS = 2  # jobs sharing a burst of replies: one per core of the small box
 DRAIN_JOB_TIMEOUT = 10 * 60
+# Set by a worker on the replies queue alone (the Procfile's `replies`) while it lives. Its
+# drainer waits a moment for the next reply rather than ending (see next_replies), so it is
+# the one drainer queued: a second one, ending at once on a general worker, cleared the
+# mark while the first waited, and every reply after it queued a new pair of drainers.
+REPLIES_WORKER = "textbank:replies:worker"
+REPLIES_WORKER_TTL = 45  # seconds: refreshed between jobs (every ~15 s) and by its drainer
 
 
 def reply_job_id(inbound_id: int) -> str:
@@ -291,9 +297,19 @@ def replies(connection: redis.Redis, inbound_ids: list[int]) -> None:
     with connection.pipeline(transaction=False) as pipe:
         pipe.rpush(REPLY_IDS, *inbound_ids)
         pipe.set(REPLY_DRAINING, "1", nx=True, ex=DRAIN_TTL)
-        _, first = pipe.execute()
+        pipe.exists(REPLIES_WORKER)
+        _, first, dedicated = pipe.execute()
     if first:
-        drainers(connection, DRAINERS)
+        drainers(connection, 1 if dedicated else DRAINERS)
+
+
+def replies_worker_alive(connection: redis.Redis) -> None:
+    """A worker on the replies queue alone is running (refreshed while it lives)."""
+    connection.set(REPLIES_WORKER, "1", ex=REPLIES_WORKER_TTL)
+
+
+def _drainer_count(connection: redis.Redis) -> int:
+    return 1 if connection.exists(REPLIES_WORKER) else DRAINERS
 
 
 def drainers(connection: redis.Redis, count: int) -> None:
@@ -308,10 +324,19 @@ def drainers(connection: redis.Redis, count: int) -> None:
         pipe.execute()
 
 
-def next_replies(connection: redis.Redis, count: int) -> list[int]:
+def next_replies(connection: redis.Redis, count: int, wait: float = 0.0) -> list[int]:
     """Up to `count` waiting reply ids for a drainer; [] once none is left, and then the
-    drainers' mark is cleared, so the webhook queues new ones for the next reply."""
+    drainers' mark is cleared, so the webhook queues new ones for the next reply.
+
+    With `wait` (a drainer on the replies worker) it first waits that long for the next
+    reply, the mark kept: replies a few hundred ms apart are taken by the running drainer,
+    not each by a new job (RQ's bookkeeping and a worker's dequeue per reply)."""
     ids = connection.lpop(REPLY_IDS, count)
+    if not ids and wait > 0:
+        popped = connection.blpop([REPLY_IDS], timeout=wait)
+        if popped:
+            more = connection.lpop(REPLY_IDS, count - 1) if count > 1 else None
+            ids = [popped[1], *(more or [])]
     if ids:
         connection.expire(REPLY_DRAINING, DRAIN_TTL)
         return [int(i) for i in ids]
@@ -337,7 +362,7 @@ def lost_replies(connection: redis.Redis, inbound_ids: list[int]) -> int:
     backlog): they are made sure of, and the stragglers are looked at once they are done."""
     if connection.llen(REPLY_IDS):
         if connection.set(REPLY_DRAINING, "1", nx=True, ex=DRAIN_TTL):
-            drainers(connection, DRAINERS)  # the last ones died with the mark's TTL
+            drainers(connection, _drainer_count(connection))  # the last died with the mark
         return 0
     if not inbound_ids:
         return 0

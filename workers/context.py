@@ -31,6 +31,7 @@ class JobContext:
     sessions: sessionmaker[Session]
     redis: redis.Redis
     redis_url: str
+    replies_only: bool = False  # a worker on the replies queue alone (the Procfile's `replies`)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
     _channels: Channels | None = field(default=None, repr=False)
 

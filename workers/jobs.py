@@ -156,6 +156,9 @@ def answer_reply(inbound_id: int) -> dict:
 
 DRAIN_SECONDS = 60  # then a successor goes on: no drainer nears its job timeout
 DRAIN_BATCH = 20
+# On the replies worker (nothing else to do) a drainer waits this long for the next reply
+# before it ends: a reply then starts at once rather than after a new job's dequeue.
+DRAIN_WAIT = 0.5
 
 
 def answer_replies() -> dict:
@@ -168,8 +171,11 @@ def answer_replies() -> dict:
     ctx = context.get()
     deadline = time.monotonic() + DRAIN_SECONDS
     done = failed = 0
+    wait = DRAIN_WAIT if ctx.replies_only else 0.0
     while time.monotonic() < deadline:
-        inbound_ids = enqueue.next_replies(ctx.redis, DRAIN_BATCH)
+        if ctx.replies_only:
+            enqueue.replies_worker_alive(ctx.redis)  # no maintenance runs during a job
+        inbound_ids = enqueue.next_replies(ctx.redis, DRAIN_BATCH, wait)
         if not inbound_ids:
             return {"replies": done, "failed": failed}
         answers: dict[int, list[int]] = {}

@@ -29,6 +29,8 @@ class TextbankWorker(SimpleWorker):
     mid-job loses nothing: the sweeper reconciles what it held.
     """
 
+    replies_only = False  # on the replies queue alone: says so in Redis (enqueue.replies)
+
     def run_maintenance_tasks(self) -> None:
         # RQ's hook for periodic work, run every maintenance_interval between jobs. It only
         # queues the sweep (at most one per interval across all workers); the sweep runs as
@@ -36,6 +38,8 @@ class TextbankWorker(SimpleWorker):
         super().run_maintenance_tasks()
         try:
             enqueue.sweep(self.connection, timedelta(seconds=SWEEP_INTERVAL))
+            if self.replies_only:
+                enqueue.replies_worker_alive(self.connection)
         except redis.RedisError as exc:
             log.warning("could not queue a sweep: %s", exc)
 
@@ -51,6 +55,7 @@ def run(
     """
     logging.getLogger("twilio").setLevel(logging.WARNING)  # it logs every request at INFO
     ctx = context.setup(settings)
+    ctx.replies_only = list(queues) == [QueueName.REPLIES]
     heap.settle()
     delay = 1.0
     try:
@@ -61,6 +66,7 @@ def run(
             worker = TextbankWorker(
                 listened, connection=ctx.redis, maintenance_interval=SWEEP_INTERVAL, worker_ttl=35
             )
+            worker.replies_only = ctx.replies_only
             try:
                 return worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
             except redis.ConnectionError as exc:
