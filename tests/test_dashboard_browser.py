@@ -51,6 +51,16 @@ def _chromium():
             browser.close()
 
 
+def _until(page, script: str, seconds: float = 15.0) -> None:
+    """Wait until `script` is true in the page, polled from here (a machine under load may
+    take seconds to redraw)."""
+    deadline = time.monotonic() + seconds
+    while not page.evaluate(script):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never true: {script}")
+        page.wait_for_timeout(50)
+
+
 def _blast(live, auth) -> int:
     """Text Local 1199, wait for the carrier's delivery receipts, then three members reply."""
     seed(live.sessions, MEMBERS)
@@ -78,6 +88,21 @@ def _watch(page, requests: list, problems: list) -> None:
     page.on("request", lambda r: requests.append(r.url))
     page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
     page.on("console", lambda m: m.type in ("error", "warning") and problems.append(m.text))
+
+
+def real_problems(problems: list[str]) -> list[str]:
+    """What went wrong in the pages, less requests cut off on purpose: htmx reports a request
+    it abandoned (the page left, or a newer request of the same element replaced it) as
+    `htmx:sendAbort` after an `htmx:afterRequest`; a poll under way when a test reloads its
+    page ends so on a busy machine. Failed sends, refusals and script errors all stay."""
+    kept: list[str] = []
+    for problem in problems:
+        if problem.startswith("htmx:sendAbort"):
+            if kept and kept[-1].startswith("htmx:afterRequest"):
+                kept.pop()
+            continue
+        kept.append(problem)
+    return kept
 
 
 def _sign_in(page, base: str) -> None:
@@ -108,7 +133,7 @@ def test_manager_reads_the_blast_on_the_dashboard(live, auth):
     off_site = [u for u in requests if urlsplit(u).scheme != "data"
                 and urlsplit(u).hostname != "127.0.0.1"]  # fmt: skip
     assert off_site == []
-    assert problems == []  # no script errors, no CSP violations
+    assert real_problems(problems) == []  # no script errors, no CSP violations
 
 
 def _read_dashboard(browser, live, campaign_id, texted_1199, requests, problems) -> None:
@@ -143,8 +168,14 @@ def _read_dashboard(browser, live, campaign_id, texted_1199, requests, problems)
 
     # On a 375px phone the page itself never scrolls sideways; wide tables scroll in their box.
     page.set_viewport_size({"width": 375, "height": 812})
-    page.wait_for_timeout(300)  # Chart.js resizes on the next frame
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    # Chart.js redraws for the narrower box when its resize observer fires: a slow machine
+    # takes longer than a frame, so wait for the redraw rather than a fixed time.
+    _until(
+        page,
+        """(() => { const c = document.getElementById('timeline-chart');
+        return c.getBoundingClientRect().width <= c.parentElement.clientWidth; })()""",
+    )
     assert page.evaluate("document.querySelector('#by-local').parentElement.scrollWidth") > 375
     page.screenshot(path="/tmp/dashboard-phone.png", full_page=True)
 

@@ -14,4 +14,13 @@
     radio.addEventListener("change", apply);
   });
   apply();
+
+  // Once the form is sent, no preview starts: the page is being left, and a request begun
+  // now would only be cut off by the next page.
+  var leaving = false;
+  form.addEventListener("submit", function () { leaving = true; });
+  form.addEventListener("htmx:beforeRequest", function (event) {
+    if (leaving) event.preventDefault();
+  });
+  window.addEventListener("pageshow", function () { leaving = false; });
 })();
