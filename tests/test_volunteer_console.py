@@ -477,6 +477,34 @@ def test_a_refused_reply_is_a_400_naming_the_problem_with_the_thread_to_show(
     assert ">Reply</button>" not in refused.text
 
 
+def test_closed_or_opted_out_conversations_offer_and_take_no_survey_or_outcome(
+    console, sessions, manager
+):
+    _, _, val, token, cid = _texted_and_replied(console, sessions, manager)
+    thread = f"/volunteer/conversations/{cid}"
+    page = val.get(thread).text
+    assert ">Record outcome</button>" in page and "Are you coming?" in page
+    with session_scope(sessions) as session:
+        member = session.scalar(select(Member).where(Member.phone == PHONES[0]))
+        member.opted_out_at = utcnow()
+    page = val.get(thread).text
+    assert ">Record outcome</button>" not in page and "Are you coming?" not in page
+    htmx = {"HX-Request": "true"}
+    refused = val.post(f"{thread}/outcome", headers=htmx,
+                       data={"csrf_token": token, "outcome": "attending"})  # fmt: skip
+    assert refused.status_code == 400 and "this member opted out" in refused.text
+    with session_scope(sessions) as session:
+        session.scalar(select(Member).where(Member.phone == PHONES[0])).opted_out_at = None
+    assert val.post(f"{thread}/close", headers=htmx, data={"csrf_token": token}).status_code == 200
+    page = val.get(thread).text
+    assert ">Record outcome</button>" not in page and "Are you coming?" not in page
+    for action, data in (("outcome", {"outcome": "attending"}), ("survey", {"answer": "0"})):
+        refused = val.post(f"{thread}/{action}", headers=htmx, data={"csrf_token": token, **data})
+        assert refused.status_code == 400 and "this conversation is closed" in refused.text
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Outcome)) == 0
+
+
 def test_a_volunteer_cannot_open_another_volunteers_conversation(console, sessions, manager):
     _, _, val, token, cid = _texted_and_replied(console, sessions, manager)
     assert val.get(f"/volunteer/conversations/{cid}").status_code == 200  # in the pool: theirs

@@ -34,10 +34,16 @@ def _shots(page, name: str) -> None:
     page.set_viewport_size({"width": 1280, "height": 900})
 
 
-def _a_conversation(live, auth, browser, problems, says: str = "Is the hall accessible?"):
-    """Ana texts one member, who answers; her inbox shows the thread. (page, member phone)."""
+def _launched(live, auth) -> int:
+    """The campaign, launched before the browser starts: Playwright keeps an event loop
+    running in this thread, and the launch job run here may want one of its own."""
     campaign_id = launch_p2p(live.client, live.sessions, auth, CAMPAIGN)
     volunteer(live.sessions, "ana.v@example.org")
+    return campaign_id
+
+
+def _a_conversation(live, campaign_id, browser, problems, says="Is the hall accessible?"):
+    """Ana texts one member, who answers; her inbox shows the thread. (page, member phone)."""
     page = _sign_in(browser, live.url, "ana.v@example.org", problems)
     page.get_by_role("button", name="Request a batch").click()
     page.wait_for_url(f"{live.url}/volunteer/campaigns/{campaign_id}")
@@ -65,8 +71,9 @@ def _meant(problems: list, *statuses: str) -> None:
 
 def test_a_refused_reply_is_said_in_the_thread(live, auth):
     problems: list[str] = []
+    campaign_id = _launched(live, auth)
     with _chromium() as browser:
-        page, phone = _a_conversation(live, auth, browser, problems)
+        page, phone = _a_conversation(live, campaign_id, browser, problems)
         box = page.get_by_label("Message")
         assert box.get_attribute("required") is not None  # an empty box is never sent
 
@@ -103,8 +110,9 @@ def test_a_refused_reply_is_said_in_the_thread(live, auth):
 
 def test_a_members_stop_reaches_the_open_thread_live(live, auth):
     problems: list[str] = []
+    campaign_id = _launched(live, auth)
     with _chromium() as browser:
-        page, phone = _a_conversation(live, auth, browser, problems)
+        page, phone = _a_conversation(live, campaign_id, browser, problems)
         expect(page.locator("[sse-connect]")).to_have_attribute("data-live", "connected",
                                                                 timeout=WAIT)  # fmt: skip
         thread = page.locator(".thread")
@@ -124,4 +132,26 @@ def test_a_members_stop_reaches_the_open_thread_live(live, auth):
         expect(thread.locator("[id^=state-]")).to_contain_text("opted out")
         assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
         _shots(page, "stopped-live")
+    assert problems == []
+
+
+def test_on_a_phone_what_a_press_did_is_shown_where_the_volunteer_is(live, auth):
+    problems: list[str] = []
+    campaign_id = _launched(live, auth)
+    with _chromium() as browser:
+        page, _ = _a_conversation(live, campaign_id, browser, problems)
+        page.set_viewport_size({"width": 375, "height": 700})
+        page.get_by_label("Outcome").select_option("attending")
+        page.get_by_role("button", name="Record outcome").click()
+        notice = page.get_by_role("status").filter(has_text="Recorded: attending.")
+        expect(notice).to_be_in_viewport(timeout=WAIT)
+        expect(notice).to_be_focused()
+
+        # Skip closes it: the notice is in view, and no survey or outcome is offered after.
+        page.get_by_role("button", name="Skip").click()
+        closed = page.get_by_role("status").filter(has_text="Conversation closed.")
+        expect(closed).to_be_in_viewport(timeout=WAIT)
+        expect(page.get_by_role("button", name="Record outcome")).to_have_count(0)
+        expect(page.get_by_role("group", name="Are you coming?")).to_have_count(0)
+        _shots(page, "skipped")
     assert problems == []

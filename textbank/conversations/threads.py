@@ -278,6 +278,10 @@ def record(session: Session, user: User, c: Conversation, name: str, now: dateti
     """A volunteer's tag: an outcome of the campaign (source volunteer_tag); True if new."""
     if c.member_id is None or c.campaign_id is None:
         raise ThreadError("outcomes are recorded for members texted by a campaign")
+    if c.status != ConversationStatus.OPEN:
+        raise ThreadError("this conversation is closed: nothing more is recorded in it")
+    if session.scalar(select(Member.opted_out_at).where(Member.id == c.member_id)):
+        raise ThreadError("this member opted out: nothing more is recorded in this conversation")
     campaign = session.get(Campaign, c.campaign_id)
     if campaign is None:
         raise ThreadError("the campaign is gone")
