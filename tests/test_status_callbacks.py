@@ -133,8 +133,9 @@ def test_a_callback_moving_its_row_is_two_statements(app, client, settings, sess
 def test_the_common_report_is_recorded_before_flask_and_the_rest_by_the_route(
     client, settings, sessions, row_id, monkeypatch
 ):
-    """A signed report moving its row forward is recorded in front of Flask (fast_status);
-    one that moves nothing, or carries an error code, is the route's, as before."""
+    """A signed report moving its row forward is recorded in front of Flask (fast_status),
+    and so is a duplicate of it (answered after one read); one with an error code is the
+    route's, as before."""
     from textbank.webhooks import status as route
 
     calls: list[str] = []
@@ -150,10 +151,67 @@ def test_the_common_report_is_recorded_before_flask_and_the_rest_by_the_route(
     assert calls == []  # recorded without the route
     assert _status(sessions, row_id)[0] == MessageStatus.SENT
     assert _post(client, settings, path, _params("sent")).status_code == 204  # a duplicate
+    assert calls == []
     assert (
         _post(client, settings, path, _params("undelivered", ErrorCode="30003")).status_code == 204
     )
-    assert calls == ["sent", "undelivered"]
+    assert calls == ["undelivered"]
     assert _status(sessions, row_id) == (MessageStatus.UNDELIVERED, "SM" + "a" * 32, 30003)
     forged = _post(client, settings, path, _params("delivered"), signature="bad")
-    assert forged.status_code == 403 and calls == ["sent", "undelivered"]
+    assert forged.status_code == 403 and calls == ["undelivered"]
+
+
+def test_a_report_that_moves_nothing_is_one_read_and_answered_before_flask(
+    app, client, settings, sessions, row_id, monkeypatch
+):
+    """A duplicate or late report ("sent" after "delivered") changes nothing: it is answered
+    204 after a single SELECT, the row untouched, and the route never sees it."""
+    from sqlalchemy import event
+
+    from textbank.webhooks import status as route
+
+    calls: list[str] = []
+    monkeypatch.setattr(route, "apply_status", lambda *a, **kw: calls.append(kw["twilio_status"]))
+    path = f"/twilio/sms/status?m={row_id}"
+    assert _post(client, settings, path, _params("delivered")).status_code == 204
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:
+        if not statement.lstrip().upper().startswith("BEGIN"):
+            statements.append(statement)
+
+    engine = app.extensions["textbank.engine"]
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        for late in ("sent", "delivered", "sending"):
+            assert _post(client, settings, path, _params(late)).status_code == 204
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert calls == []
+    # Each: the forward UPDATE that matches nothing, then the one read.
+    assert len(statements) == 6, statements
+    assert sum(s.lstrip().upper().startswith("SELECT") for s in statements) == 3
+    assert _status(sessions, row_id) == (MessageStatus.DELIVERED, "SM" + "a" * 32, None)
+
+
+def test_a_report_for_another_sid_or_an_unclaimed_row_still_goes_to_the_route(
+    client, settings, sessions, row_id, monkeypatch
+):
+    """Only a report about the row's own SID is settled before Flask; a report naming another
+    SID (a stale URL, a restored database) is the route's to log and refuse, as before."""
+    from textbank.webhooks import status as route
+
+    calls: list[str] = []
+    real = route.apply_status
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs["sid"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(route, "apply_status", counted)
+    path = f"/twilio/sms/status?m={row_id}"
+    assert _post(client, settings, path, _params("delivered")).status_code == 204
+    other = {**_params("delivered"), "MessageSid": "SM" + "b" * 32}
+    assert _post(client, settings, path, other).status_code == 204
+    assert calls == ["SM" + "b" * 32]
+    assert _status(sessions, row_id) == (MessageStatus.DELIVERED, "SM" + "a" * 32, None)

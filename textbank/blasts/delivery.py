@@ -121,6 +121,24 @@ def forward(conn: Connection, *, row_id: int, sid: str, twilio_status: str, now:
     return True
 
 
+def already_there(conn: Connection, *, row_id: int, sid: str, twilio_status: str) -> bool:
+    """True if a report without an error code would move nothing, write nothing and have
+    nothing to learn: its row is ours, claimed, already knows this SID and stands at or past
+    the status reported (a duplicate, or "sent" arriving after "delivered"). apply_status
+    would read the row, try two UPDATEs that touch nothing and answer as for any report;
+    this is its one read. False for anything else, which apply_status is to decide."""
+    status = TWILIO_STATUS.get(twilio_status)
+    if status is None:
+        return False
+    at_or_past = tuple(s for s, rank in RANK.items() if rank >= RANK[status])
+    there = conn.execute(
+        select(T.c.id).where(
+            T.c.id == row_id, T.c.twilio_sid == sid, T.c.attempts > 0, T.c.status.in_(at_or_past)
+        )
+    ).first()
+    return there is not None
+
+
 def _finish_if_it_waited(conn: Session | Connection, moved: Row, now: datetime) -> None:
     """Complete the campaign if this report settled a text whose outcome was unknown."""
     # attempted_at is set only on a text the worker could not tell was sent (quarantined);

@@ -6,8 +6,10 @@ than recording one. The common report — signed, for a row of ours (`?m=ID`), n
 code, moving its row forward — is checked and recorded here with the checks the route
 makes, and answered as the route answers (204). Anything else (another path or query, a
 bad or missing signature, a repeated field, a NUL, an over-long SID, an error code, a
-status we do not know, a report that does not move its row) goes to the Flask route
-unchanged, the body already read put back, and is answered as it always has been.
+status we do not know) goes to the Flask route unchanged, the body already read put back,
+and is answered as it always has been. A report that moves nothing because its row already
+stands there (a duplicate, "sent" after "delivered") is answered here too, after one read:
+the route would write nothing for it either.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from flask import Flask
 from twilio.request_validator import RequestValidator
 from werkzeug.wrappers import Response
 
-from textbank.blasts.delivery import forward
+from textbank.blasts.delivery import already_there, forward
 from textbank.models import utcnow
 from textbank.webhooks.plain import put_back, read_form, signed_fields
 
@@ -52,9 +54,11 @@ class FastStatus:
             engine = self.flask_app.extensions["textbank.engine"]
             with engine.begin() as conn:
                 status = params["MessageStatus"].lower()
-                moved = forward(conn, row_id=int(row[1]), sid=params["MessageSid"],
-                                twilio_status=status, now=utcnow())  # fmt: skip
-            if moved:
+                row_id, sid = int(row[1]), params["MessageSid"]
+                done = forward(
+                    conn, row_id=row_id, sid=sid, twilio_status=status, now=utcnow()
+                ) or already_there(conn, row_id=row_id, sid=sid, twilio_status=status)
+            if done:
                 start_response("204 NO CONTENT", list(self.headers))
                 return [self.body]
         put_back(environ, body)
