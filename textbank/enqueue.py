@@ -191,15 +191,24 @@ def released(connection: redis.Redis, campaign_id: int, row_ids: list[int]) -> N
     """
     buckets = sorted({row_id // BUCKET for row_id in row_ids})
     ids = [bucket_job_id(campaign_id, b) for b in buckets]
-    jobs = Job.fetch_many(ids + [f"{i}-more" for i in ids], connection=connection)
+    # Every press comes through here (one per Send): what decides it — each bucket's job's
+    # status, its follow-up's, the running job's heartbeat — is read in one round trip, and
+    # only the status field, not whole jobs to deserialize. Most presses find a job queued
+    # or a follow-up waiting and write nothing; the others write in one more.
+    with connection.pipeline(transaction=False) as reads:
+        for n, bucket in enumerate(buckets):
+            reads.hget(Job.key_for(ids[n]), "status")
+            reads.hget(Job.key_for(f"{ids[n]}-more"), "status")
+            reads.exists(alive_key(campaign_id, bucket))
+        answers = reads.execute()
     q = queue(QueueName.SEND, connection)
     with connection.pipeline() as pipe:
         for n, bucket in enumerate(buckets):
-            job, more = jobs[n], jobs[len(buckets) + n]
-            status = job.get_status(refresh=False) if job is not None else None
+            status, more = _status(answers[3 * n]), _status(answers[3 * n + 1])
+            alive = bool(answers[3 * n + 2])
             running = status == JobStatus.STARTED
-            if running and connection.exists(alive_key(campaign_id, bucket)):
-                if more is not None and more.get_status(refresh=False) == JobStatus.QUEUED:
+            if running and alive:
+                if more == JobStatus.QUEUED:
                     continue
                 job_id = f"{ids[n]}-more"
                 description = f"send campaign {campaign_id} bucket {bucket} (released while it ran)"
@@ -214,6 +223,15 @@ def released(connection: redis.Redis, campaign_id: int, row_ids: list[int]) -> N
                 description=description, pipeline=pipe,
             )  # fmt: skip
         pipe.execute()
+
+
+def _status(field: bytes | None) -> JobStatus | None:
+    """A job's status field as RQ reads it; None for no job (or a status RQ does not know,
+    which is queued anew as no job is)."""
+    try:
+        return JobStatus(field.decode()) if field else None
+    except ValueError:
+        return None
 
 
 # What a launch does with each chunk of rows it snapshots, by campaign (mode, channel):
