@@ -70,6 +70,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     consoles.init_app(app)
     cli.init_app(app)
     # Outermost: a plain reply, or a call's plain status callback, is handled before Flask
-    # sees it (see fast_sms and fast_calls).
-    app.wsgi_app = webhooks.fast_path(app, app.wsgi_app)  # type: ignore[method-assign]
+    # sees it (see fast_sms and fast_calls); so is a volunteer's Send (consoles.fast_send).
+    app.wsgi_app = webhooks.fast_path(  # type: ignore[method-assign]
+        app, consoles.fast_path(app, app.wsgi_app)
+    )
     return app

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy import Row, and_, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from textbank.compliance.quiet_hours import SendWindow, check_remembered
@@ -208,6 +208,13 @@ _PRESSED = (
     .join(_CAMPAIGN, _CAMPAIGN.c.id == T.c.campaign_id)
     .where(T.c.id == bindparam("row_id"), T.c.conversation_id.is_(None))
 )  # fmt: skip
+_USER = table(User)
+# The pressed row as _PRESSED reads it, and beside it what the web's sign-in checks read of
+# the volunteer holding it (consoles.fast_send): a press checks both in one statement.
+_PRESSED_BY_HOLDER = _PRESSED.add_columns(
+    _USER.c.active.label("holder_active"), _USER.c.role.label("holder_role"),
+    _USER.c.sessions_valid_after.label("holder_sessions_valid_after"),
+).outerjoin(_USER, _USER.c.id == T.c.volunteer_id)  # fmt: skip
 _MINE = ((T.c.id == bindparam("row_id")) & (T.c.volunteer_id == bindparam("holder"))
          & (T.c.status == HELD))  # fmt: skip
 _RELEASE = update(T).where(_MINE).values(status=MessageStatus.PENDING, send_after=None,
@@ -223,19 +230,27 @@ _OPTED_OUT = (
 )
 
 
+def pressed(session: Session, row_id: int) -> Row | None:
+    """The row a Send pressed, as send_first reads it, with its holder's account (active,
+    role, sessions_valid_after as holder_*); None for no such first text."""
+    return session.connection().execute(_PRESSED_BY_HOLDER, {"row_id": row_id}).first()
+
+
 def send_first(
     session: Session, volunteer_id: int, row_id: int, window: SendWindow, now: datetime,
-    campaign_id: int | None = None,
+    campaign_id: int | None = None, row: Row | None = None,
 ) -> Sent:  # fmt: skip
     """One press of Send: release this one held first text to the send pipeline.
 
     Only a row the volunteer holds (in `campaign_id`, when given) and has not sent; a
     second press finds it sent and does nothing. The pipeline's worker checks the opt-out
     list and the member's hours again at sending time, paces it by the shared rate limit
-    and records it exactly once.
+    and records it exactly once. `row`: the row as `pressed` read it in this transaction,
+    not read again.
     """
     conn = session.connection()
-    row = conn.execute(_PRESSED, {"row_id": row_id}).first()
+    if row is None:
+        row = conn.execute(_PRESSED, {"row_id": row_id}).first()
     if (row is None or row.volunteer_id != volunteer_id or row.campaign_mode != CampaignMode.P2P
             or (campaign_id is not None and row.campaign_id != campaign_id)):  # fmt: skip
         raise LookupError(f"first text {row_id} is not one of yours")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cache, wraps
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -121,8 +121,18 @@ def signed_in() -> User:
 
 def _session_current(user: User) -> bool:
     """False for a session begun before the user's sessions were ended (reset, role change)."""
-    ended = user.sessions_valid_after
-    return ended is None or float(session.get("since", 0)) > ended.timestamp()
+    return session_current(user.sessions_valid_after, session.get("since", 0))
+
+
+def session_current(ended: datetime | None, since) -> bool:
+    """Whether a session begun at `since` (its cookie's time.time()) outlived the end of the
+    user's sessions at `ended`; also read in front of Flask (consoles.fast_send)."""
+    return ended is None or float(since) > ended.timestamp()
+
+
+def may_enter(role: str, roles: Iterable[str]) -> bool:
+    """Whether a user of `role` may use a view open to `roles` (see login_required)."""
+    return role in {str(r) for r in roles}
 
 
 def start_session(user: User) -> None:
@@ -146,7 +156,7 @@ def login_required(roles: Iterable[str] = MANAGERS) -> Callable:
             if user is None:
                 target = request.full_path if request.query_string else request.path
                 return redirect(url_for("auth.login", next=target))
-            if user.role not in allowed:
+            if not may_enter(user.role, allowed):
                 return _refused(user)
             return view(*args, **kwargs)
 
