@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 from blast_helpers import act_on_replies, inbound, signed_post
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from volunteer_helpers import (
     MEMBERS,
     P2P_CAMPAIGN,
@@ -29,6 +29,7 @@ from textbank.models import (
     Campaign,
     Conversation,
     Member,
+    MemberTag,
     OptOutEvent,
     OutboundMessage,
     Outcome,
@@ -403,6 +404,35 @@ def test_a_members_stop_turns_their_open_thread_off_live(console, sessions, mana
     assert PHONES[0] not in payload
     page = val.get(f"/volunteer/conversations/{cid}").text
     assert ">Reply</button>" not in page and "Reply is off" in page
+
+
+def test_a_reply_reads_the_member_once_and_never_their_tags(console, sessions, manager,
+                                                            redis_client):  # fmt: skip
+    """A Reply loaded the member (with their tags) for the text and again for the thread it
+    answers with: a sixth of the web's CPU under 200 volunteers (scripts/bench_console.py)."""
+    _, _, val, token, cid = _texted_and_replied(console, sessions, manager)
+    with session_scope(sessions) as session:
+        member_id = session.scalar(select(Conversation.member_id).where(Conversation.id == cid))
+        session.add(MemberTag(member_id=member_id, tag="steward"))
+    engine = console.extensions["textbank.engine"]
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args):
+        statements.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        answered = val.post(f"/volunteer/conversations/{cid}/reply", headers={"HX-Request": "true"},
+                            data={"csrf_token": token, "key": "k-" + "2" * 20,
+                                  "message": "10 AM at the hall"})  # fmt: skip
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert answered.status_code == 200 and "10 AM at the hall" in answered.text
+    reads = [s for s in statements if s.startswith("SELECT")]
+    assert sum(" FROM members " in s for s in reads) == 1
+    assert not any("member_tags" in s for s in statements)
+    work = [s for s in statements if s.split()[0] in ("SELECT", "INSERT", "UPDATE", "DELETE")]
+    assert len(work) <= 8, work  # it was 11
 
 
 def test_the_inbox_answers_records_and_opts_out(console, sessions, manager, redis_client):

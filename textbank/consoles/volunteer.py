@@ -180,9 +180,10 @@ def _lists() -> dict:
     return {"mine": inbox.inbox(session, user), "pool": inbox.pool(session, user), "me_id": user.id}
 
 
-def _thread_context(conversation, message: str = "", error: str | None = None) -> dict:
+def _thread_context(conversation, message: str = "", error: str | None = None,
+                    member=None) -> dict:  # fmt: skip
     session = db()
-    t = threads.thread(session, conversation)
+    t = threads.thread(session, conversation, member)
     return {
         "t": t,
         "canned": threads.canned_for(t),
@@ -219,11 +220,12 @@ def conversation(conversation_id: int):
     return render_template("volunteer/inbox.html", selected=c.id, **_lists(), **ctx)
 
 
-def _after_action(conversation, message: str = "", error: str | None = None, status: int = 200):
+def _after_action(conversation, message: str = "", error: str | None = None, status: int = 200,
+                  member=None):  # fmt: skip
     db().commit() if error is None else db().rollback()
     if error is not None:
-        conversation = _conversation(conversation.id)
-    ctx = _thread_context(conversation, message, error)
+        conversation, member = _conversation(conversation.id), None
+    ctx = _thread_context(conversation, message, error, member)
     if is_htmx():
         # The lists beside the thread refresh too (waiting, closed, taken from the pool).
         headers = {"HX-Trigger": "inbox-changed"}
@@ -245,12 +247,15 @@ def reply(conversation_id: int):
     body = request.form.get("message", "")
     try:
         threads.take(session, user, c, utcnow())
-        row_id = threads.reply(session, user, c, body, request.form.get("key", ""), utcnow())
+        # Loaded once, for the reply and for the thread the answer shows.
+        member = threads.member_of(session, c)
+        row_id = threads.reply(session, user, c, body, request.form.get("key", ""), utcnow(),
+                               member)  # fmt: skip
     except threads.ThreadError as exc:
         return _after_action(c, body, str(exc), 400)
     except LookupError:
         abort(404)
-    response = _after_action(c)
+    response = _after_action(c, member=member)
     if row_id is not None:
         enqueue.released(redis_ext.client(), c.campaign_id, [row_id])
     return response

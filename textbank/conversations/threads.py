@@ -9,7 +9,7 @@ from datetime import datetime
 
 import redis
 from sqlalchemy import Connection, bindparam, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from textbank.campaigns.p2p import canned_text, outcomes_of
 from textbank.campaigns.rendering import measure, render
@@ -190,10 +190,19 @@ def lines_for(
     return lines
 
 
-def thread(session: Session, conversation: Conversation) -> Thread:
-    """The conversation as its page shows it: the member, the campaign, every text."""
+def member_of(session: Session, c: Conversation) -> Member | None:
+    """The conversation's member, without their tags (nothing here shows them: a Reply
+    loaded them for nothing, twice)."""
+    if c.member_id is None:
+        return None
+    return session.get(Member, c.member_id, options=[lazyload(Member.tag_rows)])
+
+
+def thread(session: Session, conversation: Conversation, member: Member | None = None) -> Thread:
+    """The conversation as its page shows it: the member (`member` if the caller has it),
+    the campaign, every text."""
     c = conversation
-    member = session.get(Member, c.member_id) if c.member_id else None
+    member = member if member is not None and member.id == c.member_id else member_of(session, c)
     campaign = session.get(Campaign, c.campaign_id) if c.campaign_id else None
     lines = lines_for(session.connection(), c.id, c.campaign_id, member.id if member else None)
     return Thread(
@@ -213,10 +222,11 @@ def canned_for(t: Thread) -> list[dict]:
     ]
 
 
-def _member_for_reply(session: Session, c: Conversation) -> Member:
+def _member_for_reply(session: Session, c: Conversation, member: Member | None) -> Member:
     if c.member_id is None or c.campaign_id is None:
         raise ThreadError("this person is not a member texted by a campaign: reply from Twilio")
-    member = session.get(Member, c.member_id)
+    if member is None or member.id != c.member_id:
+        member = member_of(session, c)
     if member is None:
         raise ThreadError("the member is gone")
     if member.opted_out:
@@ -247,9 +257,11 @@ def _queue_text(
 
 
 def reply(
-    session: Session, user: User, c: Conversation, body: str, request_key: str, now: datetime
-) -> int | None:
-    """Queue the volunteer's answer through the send pipeline; the id of its text.
+    session: Session, user: User, c: Conversation, body: str, request_key: str, now: datetime,
+    member: Member | None = None,
+) -> int | None:  # fmt: skip
+    """Queue the volunteer's answer through the send pipeline; the id of its text (the
+    conversation's member is loaded unless given: see member_of).
 
     One press of Reply is one text: the browser's request_key makes a repeated press (a
     double click, a retried request) find the row it already wrote. None: already written.
@@ -261,7 +273,7 @@ def reply(
         raise ThreadError(f"Message is longer than {MAX_REPLY} characters")
     if not request_key or len(request_key) > 64:
         raise ThreadError("reload the page: this form has no request key")
-    member = _member_for_reply(session, c)
+    member = _member_for_reply(session, c, member)
     row_id = _queue_text(session, user, c, member, text, request_key, now)
     if row_id is None:
         return None
