@@ -79,7 +79,8 @@ def _published(redis_client, channels: list[str], act) -> dict[str, list[str]]:
     """What `act` published on each of `channels` (all of it: a marker published after it,
     on the same connection's subscription, arrives after everything before it)."""
     pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(*channels, DONE)
+    names = {live.scoped(redis_client, c): c for c in channels}
+    pubsub.subscribe(*names, DONE)
     got: dict[str, list[str]] = {c: [] for c in channels}
     try:
         act()
@@ -93,7 +94,7 @@ def _published(redis_client, channels: list[str], act) -> dict[str, list[str]]:
             channel = message["channel"].decode()
             if channel == DONE:
                 return got
-            got[channel].append(message["data"].decode())
+            got[names[channel]].append(message["data"].decode())
         raise AssertionError("the marker never arrived")
     finally:
         pubsub.close()
@@ -169,6 +170,17 @@ def test_what_is_published_escapes_member_text_and_carries_no_phone_number(
 def test_the_stream_listens_to_the_users_channels_only():
     assert events.channels_of(7, manager=False) == [live.user_channel(7), live.POOL_CHANNEL]
     assert events.channels_of(7, manager=True) == [live.MANAGERS_CHANNEL]
+
+
+def test_channels_are_kept_apart_by_redis_database():
+    """Pub/sub ignores the database number: two textbanks on one Redis server (or a test
+    beside a benchmark) must not hear each other's conversations."""
+    import redis
+
+    one = redis.Redis.from_url("redis://127.0.0.1:6379/3")
+    other = redis.Redis.from_url("redis://127.0.0.1:6379/4")
+    channel = live.user_channel(2)
+    assert live.scoped(one, channel) != live.scoped(other, channel)
 
 
 def test_a_reply_reaches_an_open_console(console, sessions, manager, redis_client, monkeypatch):

@@ -356,7 +356,7 @@ def test_a_reply_goes_live_to_the_volunteer_who_texted_them(console, sessions, m
                 select(OutboundMessage).where(OutboundMessage.volunteer_id == vid))):  # fmt: skip
             row.status, row.twilio_sid = "delivered", f"SM{i:032d}"
     pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(live.user_channel(vid))
+    pubsub.subscribe(live.scoped(redis_client, live.user_channel(vid)))
     live.seen(redis_client, vid, utcnow())  # their console is open
     settings = console.extensions["textbank.settings"]
     signed_post(console.test_client(), settings, "/twilio/sms", inbound(PHONES[0], "Where?"))
@@ -391,7 +391,8 @@ def test_a_members_stop_turns_their_open_thread_off_live(console, sessions, mana
     assert "data-asks-to-stop" in val.get(f"/volunteer/conversations/{cid}").text
     assert "may want to stop" in val.get("/volunteer/inbox").text
     pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(live.user_channel(vid), live.POOL_CHANNEL)
+    pubsub.subscribe(*(live.scoped(redis_client, c) for c in (live.user_channel(vid),
+                                                               live.POOL_CHANNEL)))  # fmt: skip
     settings = console.extensions["textbank.settings"]
     stop = signed_post(console.test_client(), settings, "/twilio/sms", inbound(PHONES[0], "STOP"))
     assert stop.status_code == 200

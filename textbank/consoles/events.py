@@ -48,7 +48,7 @@ def stream():
 
     def events() -> Iterator[str]:
         pubsub = client.pubsub(ignore_subscribe_messages=True)
-        pubsub.subscribe(*listens)
+        pubsub.subscribe(*(live.scoped(client, channel) for channel in listens))
         last_beat = time.monotonic()
         try:
             yield "retry: 1000\n: connected\n\n"

@@ -120,7 +120,7 @@ class Update:
         try:
             with client.pipeline(transaction=False) as pipe:
                 for channel, payload in self.payloads.items():
-                    pipe.publish(channel, stamp + payload)
+                    pipe.publish(live.scoped(client, channel), stamp + payload)
                 pipe.execute()
         except redis.RedisError as exc:
             # The reply is stored and in the inbox; a console that missed it sees it on reload.

@@ -19,6 +19,13 @@ def user_channel(user_id: int) -> str:
     return f"textbank:console:user:{user_id}"
 
 
+def scoped(client: redis.Redis, channel: str) -> str:
+    """The channel as published and subscribed on this client's database: pub/sub ignores
+    the database number, and two textbanks sharing a Redis server (or a test beside a
+    benchmark) must not hear each other's members."""
+    return f"{channel}@{client.connection_pool.connection_kwargs.get('db', 0)}"
+
+
 def seen(client: redis.Redis, user_id: int, now: datetime) -> None:
     """A console of this user is open (its event stream or any of its requests)."""
     client.zadd(ONLINE_KEY, {str(user_id): now.timestamp()})
