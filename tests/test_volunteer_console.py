@@ -538,6 +538,31 @@ def test_closed_or_opted_out_conversations_offer_and_take_no_survey_or_outcome(
         assert session.scalar(select(func.count()).select_from(Outcome)) == 0
 
 
+def test_after_skip_the_focus_goes_to_the_next_conversation_waiting(console, sessions, manager):
+    _, vid, val, token, cid = _texted_and_replied(console, sessions, manager)
+    settings = console.extensions["textbank.settings"]
+    signed_post(console.test_client(), settings, "/twilio/sms", inbound(PHONES[1], "Hola?"))
+    act_on_replies(settings)
+    with session_scope(sessions) as session:
+        for c in session.scalars(select(Conversation)):
+            c.volunteer_id = vid
+    htmx = {"HX-Request": "true"}
+    key = "k-" + "4" * 20
+    replied = val.post(f"/volunteer/conversations/{cid}/reply", headers=htmx,
+                       data={"csrf_token": token, "key": key, "message": "Hi"})  # fmt: skip
+    assert "required data-message data-focus-after-swap" in replied.text
+    skipped = val.post(f"/volunteer/conversations/{cid}/close", headers=htmx,
+                       data={"csrf_token": token}).text  # fmt: skip
+    with sessions() as session:
+        other = session.scalar(select(Conversation.id).where(Conversation.id != cid))
+    import re
+
+    link = re.search(r'<a href="([^"]+)" data-focus-after-swap[^>]*>([^<]+)</a>', skipped)
+    assert link and link.group(1) == f"/volunteer/conversations/{other}"
+    assert link.group(2) == "Next: Luis is waiting for an answer"
+    assert skipped.count("data-focus-after-swap") == 1  # the link, not the notice
+
+
 def test_a_volunteer_cannot_open_another_volunteers_conversation(console, sessions, manager):
     _, _, val, token, cid = _texted_and_replied(console, sessions, manager)
     assert val.get(f"/volunteer/conversations/{cid}").status_code == 200  # in the pool: theirs

@@ -117,11 +117,21 @@ def test_a_members_stop_reaches_the_open_thread_live(live, auth):
                                                                 timeout=WAIT)  # fmt: skip
         thread = page.locator(".thread")
 
+        link = page.locator("[data-list=mine] li a").first
+        expect(link).to_be_focused()  # clicked to open the thread
+        assert page.locator("#thread").get_attribute("aria-live") is None
+
         # Words no opt-out rule takes as a STOP: flagged for the volunteer to decide.
         _member_replies(live, phone, "Actually STOP texting me")
         flag = thread.locator("[data-asks-to-stop]")
         expect(flag).to_contain_text("press Opt out", timeout=WAIT)
         expect(page.locator("[data-list=mine] li").first).to_contain_text("may want to stop")
+        # Its list entry was replaced live: the focus stayed on it, and only the new text
+        # was announced.
+        expect(page.locator("[data-list=mine] li a").first).to_be_focused()
+        expect(page.locator("[data-announce]")).to_have_text(
+            "New text from Ana: Actually STOP texting me"
+        )
         _shots(page, "asks-to-stop")
 
         # The member's STOP: the open thread says so and offers no Reply, with no reload.
@@ -141,6 +151,10 @@ def test_on_a_phone_what_a_press_did_is_shown_where_the_volunteer_is(live, auth)
     with _chromium() as browser:
         page, _ = _a_conversation(live, campaign_id, browser, problems)
         page.set_viewport_size({"width": 375, "height": 700})
+        page.get_by_label("Message").fill("Yes: ramps at both doors.")
+        page.get_by_role("button", name="Reply").click()
+        page.locator(".line.out").filter(has_text="ramps at both doors").wait_for(timeout=WAIT)
+        expect(page.get_by_label("Message")).to_be_focused()  # ready for the next text
         page.get_by_label("Outcome").select_option("attending")
         page.get_by_role("button", name="Record outcome").click()
         notice = page.get_by_role("status").filter(has_text="Recorded: attending.")

@@ -21,7 +21,7 @@ from textbank.consoles.common import EVERYONE, is_htmx, language_name, mark_seen
 from textbank.conversations import batches, inbox, threads
 from textbank.conversations.feed import STATUS_WORDS, asks_to_stop
 from textbank.members.fields import FieldError, normalize_language
-from textbank.models import utcnow
+from textbank.models import ConversationStatus, utcnow
 from textbank.replies import confirmations
 from textbank.replies.handling import policy_from_settings
 from textbank.values import BadValue, record_id, whole_number
@@ -180,11 +180,29 @@ def _lists() -> dict:
     return {"mine": inbox.inbox(session, user), "pool": inbox.pool(session, user), "me_id": user.id}
 
 
-def _thread_context(conversation, message: str = "", error: str | None = None,
-                    member=None) -> dict:  # fmt: skip
+def _next_up(conversation) -> inbox.Summary | None:
+    """After Skip or Opt out: the conversation to go to next (one of mine waiting for an
+    answer, else the pool's oldest), so the focus lands on a link to it."""
+    if conversation.status == ConversationStatus.OPEN:
+        return None
+    session, user = db(), me()
+    mine = [s for s in inbox.inbox(session, user) if s.waiting and s.id != conversation.id]
+    return (
+        mine[0]
+        if mine
+        else next((s for s in inbox.pool(session, user) if s.id != conversation.id), None)
+    )
+
+
+def _thread_context(
+    conversation, message: str = "", error: str | None = None, member=None,
+    focus: str | None = None,
+) -> dict:  # fmt: skip
     session = db()
     t = threads.thread(session, conversation, member)
     return {
+        "focus": focus,  # after Reply: the Message box, for the next text
+        "next_up": _next_up(conversation) if focus == "next" else None,
         "t": t,
         "canned": threads.canned_for(t),
         "outcomes": outcomes_of(t.campaign) if t.campaign else [],
@@ -220,12 +238,16 @@ def conversation(conversation_id: int):
     return render_template("volunteer/inbox.html", selected=c.id, **_lists(), **ctx)
 
 
-def _after_action(conversation, message: str = "", error: str | None = None, status: int = 200,
-                  member=None):  # fmt: skip
+def _after_action(
+    conversation, message: str = "", error: str | None = None, status: int = 200,
+    member=None, focus: str | None = None,
+):  # fmt: skip
+    """The thread again after a press; `focus` names where the keyboard goes next in it
+    ('message': the Message box; 'next': a link to the next conversation waiting)."""
     db().commit() if error is None else db().rollback()
     if error is not None:
         conversation, member = _conversation(conversation.id), None
-    ctx = _thread_context(conversation, message, error, member)
+    ctx = _thread_context(conversation, message, error, member, focus)
     if is_htmx():
         # The lists beside the thread refresh too (waiting, closed, taken from the pool).
         headers = {"HX-Trigger": "inbox-changed"}
@@ -255,7 +277,7 @@ def reply(conversation_id: int):
         return _after_action(c, body, str(exc), 400)
     except LookupError:
         abort(404)
-    response = _after_action(c, member=member)
+    response = _after_action(c, member=member, focus="message")
     if row_id is not None:
         enqueue.released(redis_ext.client(), c.campaign_id, [row_id])
     return response
@@ -292,7 +314,7 @@ def survey(conversation_id: int):
         threads.record(session, user, c, name, utcnow())
     except threads.ThreadError as exc:
         return _after_action(c, error=str(exc), status=400)
-    return _after_action(c, message=nxt or "")
+    return _after_action(c, message=nxt or "", focus="message" if nxt else None)
 
 
 @bp.post("/conversations/<int:conversation_id>/opt-out")
@@ -312,7 +334,7 @@ def opt_out(conversation_id: int):
         return _after_action(c, error=str(exc), status=400)
     flash("Opted out. They will get no more texts from any campaign"
           + (", only the confirmation a STOP gets." if row_id else "."))  # fmt: skip
-    response = _after_action(c)
+    response = _after_action(c, focus="next")
     if row_id is not None:
         enqueue.released(redis_ext.client(), c.campaign_id, [row_id])
     return response
@@ -325,7 +347,7 @@ def close(conversation_id: int):
     c = _conversation(conversation_id)
     threads.close(session, user, c, utcnow())
     flash("Conversation closed.")
-    return _after_action(c)
+    return _after_action(c, focus="next")
 
 
 @bp.get("/inbox/lists")

@@ -166,6 +166,43 @@
       var empty = list.parentElement.querySelector(".empty");
       if (empty) empty.hidden = list.children.length > 0;
     });
+    restoreFocus();
+  });
+
+  // Focus is never lost to <body> when what had it is swapped away (a live list entry
+  // replaced, the lists refreshed after a press): it goes back to the same control, found
+  // by its id or by its conversation's link.
+  var lastFocus = null;
+  document.addEventListener("focusin", function (event) {
+    var el = event.target;
+    if (!el || el === document.body) return;
+    var entry = el.closest && el.closest("li[data-conversation-id]");
+    lastFocus = {id: el.id || null, conversation: entry && entry.getAttribute("data-conversation-id")};
+  });
+  function restoreFocus() {
+    var active = document.activeElement;
+    if (!lastFocus || (active && active !== document.body && active.isConnected)) return;
+    var again = lastFocus.id && document.getElementById(lastFocus.id);
+    if (!again && lastFocus.conversation) {
+      again = document.querySelector('#lists li[data-conversation-id="' + lastFocus.conversation + '"] a');
+    }
+    if (again) again.focus({preventScroll: true});
+  }
+  document.addEventListener("htmx:afterSettle", restoreFocus);
+  document.addEventListener("htmx:sseMessage", restoreFocus);
+
+  // A new text in the open thread is said once, in the page's one live region, rather than
+  // the whole thread being read out again.
+  document.addEventListener("htmx:sseMessage", function (event) {
+    var lines = event.target;
+    if (!lines || lines.id !== "lines") return;
+    var all = lines.querySelectorAll(".line.in");
+    var last = all.length ? all[all.length - 1] : null;
+    var say = document.querySelector("[data-announce]");
+    if (!last || !say) return;
+    var text = "New text from " + last.querySelector(".who").textContent + ": " +
+               last.querySelector(".body").textContent;
+    if (say.textContent !== text) say.textContent = text;
   });
 
   window.addEventListener("DOMContentLoaded", function () {
