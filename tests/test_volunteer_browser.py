@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import requests
 from blast_helpers import texts_by_phone
+from playwright.sync_api import expect
 from sqlalchemy import select
 from test_dashboard_browser import _chromium, real_problems
 from volunteer_helpers import MEMBERS, P2P_CAMPAIGN, PASSWORD, PHONES, launch_p2p, volunteer
@@ -107,7 +108,10 @@ def test_a_whole_shift_in_the_browser(live, auth):
             a.wait_for_function("n => !document.querySelector('[data-member-name]') || "
                                 "document.querySelector('[data-member-name]').innerText !== n",
                                 arg=names[-1])  # fmt: skip
-        assert a.get_by_role("heading", name="Your batch is done").is_visible()
+        expect(a.get_by_role("heading", name="Your batch is done")).to_be_visible(timeout=20_000)
+        # Nothing is held, so nothing to release: awaited, as htmx settles the new card's
+        # class a moment after the swap.
+        expect(a.get_by_role("button", name="Done for today")).to_be_hidden(timeout=20_000)
         a.keyboard.down("Enter")  # a key held on the finished batch sends nothing more
         a.wait_for_timeout(300)
         a.keyboard.up("Enter")

@@ -308,7 +308,9 @@ def test_done_for_today_releases_the_unsent_part(console, sessions, manager):
     val.post(f"/volunteer/campaigns/{campaign_id}/send", data={"csrf_token": token, "row": row})
     done = val.post(f"/volunteer/campaigns/{campaign_id}/done", data={"csrf_token": token},
                     follow_redirects=True)  # fmt: skip
-    assert "2 unsent members went back" in done.text
+    assert "your batch was released. The 2 members you had not texted go back" in done.text
+    assert "texted everyone" not in done.text  # it says what happened: released, not finished
+    assert "Done for today</button>" not in done.text  # nothing is held: nothing to release
     assert held_by(sessions, vid) == []
 
 

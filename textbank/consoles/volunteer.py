@@ -130,7 +130,7 @@ def texting(campaign_id: int):
     mark_seen(user)
     campaign = _campaign(campaign_id)
     card = batches.next_card(db(), user.id, campaign_id, settings().send_window, utcnow())
-    return render_template("volunteer/texting.html", campaign=campaign,
+    return render_template("volunteer/texting.html", campaign=campaign, holding=card is not None,
                            card_html=_card(campaign_id, card))  # fmt: skip
 
 
@@ -168,8 +168,13 @@ def done(campaign_id: int):
     _campaign(campaign_id)
     released = batches.release_batch(session, user.id, campaign_id, utcnow())
     session.commit()
-    flash(f"Thank you! {released} unsent members went back for other volunteers.")
-    return redirect(url_for("volunteer.index"))
+    if released:
+        who = "member you had not texted goes" if released == 1 else "members you had not texted go"
+        flash(f"Done for today: your batch was released. The {released} {who} back to other "
+              "volunteers. Thank you!")  # fmt: skip
+    else:
+        flash("Done for today: you held no unsent members. Thank you!")
+    return redirect(url_for("volunteer.texting", campaign_id=campaign_id))
 
 
 # The inbox -------------------------------------------------------------------------------
