@@ -633,7 +633,8 @@ def test_volunteers_set_their_languages_and_large_type(console, sessions):
         follow_redirects=True,
         data={"csrf_token": token, "languages": "Spanish, en", "large_type": "on"},
     )
-    assert saved.status_code == 200 and 'class="large-type"' in saved.text
+    # On the root: what is sized in rem (headings, hints) grows too.
+    assert saved.status_code == 200 and '<html lang="en" class="large-type">' in saved.text
     with sessions() as session:
         user = session.get(User, vid)
         assert (user.languages, user.large_type) == (["es", "en"], True)
