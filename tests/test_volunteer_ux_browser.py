@@ -142,6 +142,13 @@ def test_a_members_stop_reaches_the_open_thread_live(live, auth):
         expect(thread.locator("[id^=state-]")).to_contain_text("opted out")
         assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
         _shots(page, "stopped-live")
+
+        # Text zoomed to 200% on a phone: the inbox wraps, it never scrolls sideways.
+        page.set_viewport_size({"width": 375, "height": 800})
+        page.evaluate("document.documentElement.style.fontSize = '200%'")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        if SHOTS:
+            page.screenshot(path=os.path.join(SHOTS, "ux-inbox-zoom200-375.png"), full_page=True)
     assert problems == []
 
 
