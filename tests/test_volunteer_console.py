@@ -314,9 +314,9 @@ def test_done_for_today_releases_the_unsent_part(console, sessions, manager):
     assert held_by(sessions, vid) == []
 
 
-def _texted_and_replied(console, sessions, manager, body="Where is the rally?"):
+def _texted_and_replied(console, sessions, manager, body="Where is the rally?", campaign=None):
     """A volunteer texts their batch (as the pipeline would record it) and Ana replies."""
-    campaign_id = launch_p2p(console.test_client(), sessions, manager)
+    campaign_id = launch_p2p(console.test_client(), sessions, manager, campaign)
     vid = volunteer(sessions, "val@example.org")
     val = _client(console, "val@example.org")
     token = csrf(val.get("/volunteer").text)
@@ -563,6 +563,22 @@ def test_after_skip_the_focus_goes_to_the_next_conversation_waiting(console, ses
     assert link and link.group(1) == f"/volunteer/conversations/{other}"
     assert link.group(2) == "Next: Luis is waiting for an answer"
     assert skipped.count("data-focus-after-swap") == 1  # the link, not the notice
+
+
+def test_canned_responses_and_survey_lines_name_the_local_as_the_first_text_does(
+    console, sessions, manager
+):
+    canned = [{"title": "Who", "text": "We are {local}, {first_name}."}]
+    survey = {"question": "Coming?", "answers": [
+        {"label": "Yes", "outcome": "attending", "next": "See you, {local}!"}]}  # fmt: skip
+    campaign = {**P2P_CAMPAIGN, "canned_responses": canned, "survey": survey}
+    _, _, val, token, cid = _texted_and_replied(console, sessions, manager, campaign=campaign)
+    page = val.get(f"/volunteer/conversations/{cid}").text
+    assert "Hi Ana, this is Local 1199." in page  # the first text, as sent
+    assert 'data-canned="We are Local 1199, Ana."' in page
+    answered = val.post(f"/volunteer/conversations/{cid}/survey", headers={"HX-Request": "true"},
+                        data={"csrf_token": token, "answer": "0"})  # fmt: skip
+    assert "See you, Local 1199!</textarea>" in answered.text
 
 
 def test_a_volunteer_cannot_open_another_volunteers_conversation(console, sessions, manager):

@@ -88,7 +88,8 @@ def audience_members(audience: dict[str, list[str]]) -> Select:
             Member.worksite,
             Member.language,
             Member.opted_out_at,
-            # {local} is the local's name as imported ("Local 1018", "SEIU 1199 United").
+            # {local} is the local's name as imported ("Local 1018", "SEIU 1199 United"):
+            # rendering.local_value, in SQL.
             func.coalesce(Local.name, Local.number).label("local"),
             Local.number.label("local_number"),  # {local_stats} are per local number
         )

@@ -101,6 +101,14 @@ def _pieces(template: str, values: Mapping[str, str | None]) -> Iterator[tuple[s
             yield ("" if value is None else str(value)), True
 
 
+def local_value(name: str | None, number: str | None) -> str:
+    """{local} as every text says it: the local's name as imported ("Local 1199"), else its
+    number. First texts (audience.audience_members, in SQL), keyword answers, canned
+    responses and survey lines all fill it this way, so a thread never reads "Local 1199"
+    in one text and "1199" in the next."""
+    return name or number or ""
+
+
 def render(template: str, values: Mapping[str, str | None]) -> str:
     """The template with each merge field replaced by the member's value (missing -> "").
 

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, bindparam, or_, select, update
 from sqlalchemy.orm import Session, lazyload
 
 from textbank.campaigns.p2p import canned_text, outcomes_of
-from textbank.campaigns.rendering import measure, render
+from textbank.campaigns.rendering import local_value, measure, render
 from textbank.compliance.optouts import opt_out
 from textbank.conversations.sql import OUT, affected
 from textbank.db import upsert
@@ -137,7 +137,7 @@ def merge_fields(member: Member | None) -> dict:
     if member is None:
         return {}
     return {"first_name": member.first_name, "last_name": member.last_name,
-            "local": member.local.number if member.local else "",
+            "local": local_value(member.local.name, member.local.number) if member.local else "",
             "worksite": member.worksite or ""}  # fmt: skip
 
 

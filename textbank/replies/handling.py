@@ -13,7 +13,7 @@ import redis
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
-from textbank.campaigns.rendering import render
+from textbank.campaigns.rendering import local_value, render
 from textbank.compliance.optouts import opt_in, opt_out
 from textbank.conversations.feed import Update
 from textbank.conversations.routing import reply_arrived
@@ -197,7 +197,9 @@ def _reply_text(campaign: CampaignView, outcome: str, member: dict) -> str | Non
         reply = reply.get(language) or reply.get("en") or next(iter(reply.values()), None)
     if not reply:
         return None
-    return render(reply, {**member, "local": member.get("local_name") or member["local"]})
+    return render(
+        reply, {**member, "local": local_value(member.get("local_name"), member["local"])}
+    )
 
 
 def _confirm(conn: Connection, policy: ReplyPolicy, kind: str, language: str | None) -> str:
