@@ -139,7 +139,8 @@ def test_a_manager_builds_and_launches_a_p2p_campaign_a_volunteer_works_it(live)
         _settle(boss)
         boss.get_by_role("button", name="Save and review the launch").click()
 
-        assert boss.get_by_text("Peer-to-peer: nothing is sent when you launch.").is_visible()
+        # The click only starts the next page: wait for it rather than look at once.
+        boss.get_by_text("Peer-to-peer: nothing is sent when you launch.").wait_for()
         _fits(boss, "launch")
         boss.get_by_role("button", name="Launch now: open 6 members to volunteers").click()
         boss.get_by_text("Launched: nothing is sent yet.").wait_for()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
+from zoneinfo import ZoneInfo
 
 import pytest
 from blast_helpers import act_on_replies, inbound, signed_post
@@ -25,6 +26,7 @@ from textbank.conversations import batches, live
 from textbank.conversations.reclaim import reclaim_stale
 from textbank.db import session_scope
 from textbank.enqueue import QueueName, queue
+from textbank.members.phones import time_zones
 from textbank.models import (
     Campaign,
     Conversation,
@@ -282,7 +284,11 @@ def test_opted_out_members_and_quiet_hours_hold_the_send(console, settings, sess
     assert _statuses(sessions, campaign_id) == {"held": 5, "skipped": 1}
 
     # Outside every member's hours the button waits and says when; the member stays held.
-    night = create_app(replace(settings, send_window=SendWindow(0, 1)))
+    # The window is one minute, twelve hours from the member's time now: never open today.
+    (zone,) = time_zones(member.phone)
+    local = utcnow().astimezone(ZoneInfo(zone))
+    start = (local.hour * 60 + local.minute + 720) % (24 * 60 - 1)
+    night = create_app(replace(settings, send_window=SendWindow(start, start + 1)))
     night.config.update(TESTING=True)
     try:
         client = night.test_client()
