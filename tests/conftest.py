@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import pytest
 import redis
@@ -10,6 +11,7 @@ from sqlalchemy import inspect, text
 
 from textbank import create_app, schema
 from textbank.accounts import create_token, create_user
+from textbank.compliance.quiet_hours import SendWindow
 from textbank.config import Settings
 from textbank.db import make_engine, session_scope
 from textbank.models import Base
@@ -70,6 +72,16 @@ def _empty_tables(engine) -> None:
 @pytest.fixture
 def app(settings, redis_client):
     app = create_app(settings)
+    app.config.update(TESTING=True)
+    _empty_tables(app.extensions["textbank.engine"])
+    yield app
+    database.dispose(app)
+
+
+@pytest.fixture
+def console(settings, redis_client):
+    """The app with the send window open all day: console tests must not depend on the clock."""
+    app = create_app(replace(settings, send_window=SendWindow(0, 24 * 60)))
     app.config.update(TESTING=True)
     _empty_tables(app.extensions["textbank.engine"])
     yield app

@@ -6,34 +6,19 @@ from __future__ import annotations
 import queue as stdlib_queue
 import threading
 import time
-from dataclasses import replace
 
 import pytest
 from blast_helpers import act_on_replies, inbound, signed_post
 from sqlalchemy import select, update
 from volunteer_helpers import PHONES, csrf, launch_p2p, sign_in, volunteer
 
-from textbank import create_app
-from textbank.compliance.quiet_hours import SendWindow
 from textbank.consoles import events
 from textbank.conversations import live
 from textbank.db import session_scope
 from textbank.models import Campaign, Conversation, OutboundMessage, utcnow
-from textbank.web import database
 
 DONE = "textbank:test:done"  # published last: every message before it has arrived
 WAIT = 30.0  # seconds: generous, for a loaded machine; met at once when things work
-
-
-@pytest.fixture
-def console(settings, redis_client):
-    app = create_app(replace(settings, send_window=SendWindow(0, 24 * 60)))
-    app.config.update(TESTING=True)
-    from conftest import _empty_tables
-
-    _empty_tables(app.extensions["textbank.engine"])
-    yield app
-    database.dispose(app)
 
 
 @pytest.fixture

@@ -23,17 +23,6 @@ TOKEN = re.compile(r'name="csrf_token" value="[^"]+"')
 
 
 @pytest.fixture
-def console(settings, redis_client):
-    app = create_app(replace(settings, send_window=SendWindow(0, 24 * 60)))
-    app.config.update(TESTING=True)
-    from conftest import _empty_tables
-
-    _empty_tables(app.extensions["textbank.engine"])
-    yield app
-    database.dispose(app)
-
-
-@pytest.fixture
 def sessions(console):
     return console.extensions["textbank.sessions"]
 

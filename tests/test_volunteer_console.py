@@ -44,18 +44,6 @@ ALL_DAY = SendWindow(0, 24 * 60)
 
 
 @pytest.fixture
-def console(settings, redis_client):
-    """The app with the send window open all day (tests must not depend on the clock)."""
-    app = create_app(replace(settings, send_window=ALL_DAY))
-    app.config.update(TESTING=True)
-    from conftest import _empty_tables
-
-    _empty_tables(app.extensions["textbank.engine"])
-    yield app
-    database.dispose(app)
-
-
-@pytest.fixture
 def sessions(console):
     return console.extensions["textbank.sessions"]
 
